@@ -1,0 +1,11 @@
+"""`sensors tactile_node`: filled in by its own issue."""
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    print("sensors tactile_node: not implemented yet in this workspace version", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
