@@ -1,0 +1,148 @@
+"""Helpers for tests that talk real DDS: a spinning probe node and managed node processes.
+
+Every process started here inherits ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and the run's
+ROS_DOMAIN_ID, so no DDS traffic leaves the machine and parallel runs never cross-talk.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def ros_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
+    env.setdefault("MUJOCO_GL", "osmesa")
+    env["PYTHONUNBUFFERED"] = "1"
+    # package sources first, so `python -m <pkg>.<module>` runs the checkout without an install
+    from robot_common.paths import source_root
+
+    src = [str(p) for p in sorted((source_root() / "src").iterdir()) if (p / "package.xml").exists()]
+    env["PYTHONPATH"] = os.pathsep.join(src + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, period: float = 0.01, what: str = "condition") -> None:
+    """Poll until predicate() is true; raise TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(period)
+    raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
+
+
+class NodeProcess:
+    """A node (or any command) in its own process, stdout+stderr captured to a log file."""
+
+    def __init__(self, cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.cmd = list(cmd)
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env or ros_env(), start_new_session=True
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGINT) -> int | None:
+        if self.alive:
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(timeout=timeout)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (crash tests)."""
+        self.stop(timeout=0.1, sig=signal.SIGKILL)
+
+
+def python_module_cmd(module: str, *args: str) -> list[str]:
+    """Run a package module the way its console script would (no install step needed)."""
+    return [sys.executable, "-m", module, *args]
+
+
+@contextmanager
+def node_process(cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[NodeProcess]:
+    p = NodeProcess(cmd, log_path, env)
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+class ProbeNode:
+    """An rclpy node in its own context, spun in a background thread, for tests to publish,
+    subscribe and call services over real DDS."""
+
+    def __init__(self, name: str = "test_probe") -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running and self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # noqa: BLE001 - shutdown races end the loop
+                if not self._running:
+                    break
+                raise
+
+    def collect(self, msg_type, topic: str, qos=10, raw: bool = False) -> list:
+        """Subscribe and return the (growing) list of (receive_time_ns, msg)."""
+        received: list = []
+        self.node.create_subscription(
+            msg_type, topic, lambda m: received.append((time.monotonic_ns(), m)), qos, raw=raw
+        )
+        return received
+
+    def call(self, srv_type, name: str, request=None, timeout: float = 10.0):
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available after {timeout} s")
+        future = client.call_async(request or srv_type.Request())
+        wait_for(future.done, timeout, what=f"reply from {name}")
+        return future.result()
+
+    def close(self) -> None:
+        self._running = False
+        self._thread.join(timeout=2)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+    def __enter__(self) -> ProbeNode:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
