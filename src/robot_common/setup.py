@@ -42,5 +42,6 @@ setup(
     description="Robot specs from config/robots, joint safety filter, message <-> numpy conversion, URDF kinematics and time alignment shared by every node; per-arm bringup launch files.",
     license="Apache-2.0",
     entry_points={"console_scripts": [
+        "realman_bridge = robot_common.realman_bridge:main",
     ]},
 )
