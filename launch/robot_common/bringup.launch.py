@@ -12,7 +12,6 @@ hardware:=real    the arm's own ros2_control plugin (FR3: franka_hardware, SO-10
 Spawns joint_state_broadcaster, arm_controller (JTC) and gripper_controller (forward position).
 On the real FR3 the Franka Hand is driven by franka_gripper, not by ros2_control.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.conditions import IfCondition
 from launch.substitutions import (
@@ -25,6 +24,8 @@ from launch.substitutions import (
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ROBOTS = ["fr3", "rm65", "rm75", "so101"]
 
@@ -60,6 +61,7 @@ def generate_launch_description() -> LaunchDescription:
     # the real Franka Hand is not a ros2_control joint (franka_gripper drives it)
     gripper_in_control = IfCondition(PythonExpression(
         ["not (", is_realman_real, ") and not ('", hardware, "' == 'real' and '", robot, "' == 'fr3')"]))
+    gz_server_only = PythonExpression(["'-s ' if '", LaunchConfiguration("gz_headless"), "' == 'true' else ''"])
     spawner_args = ["--controller-manager", "/controller_manager"]
     rm_model = PythonExpression(["'", robot, "'[2:]"])  # rm65 -> 65 (RealMan's launch file names)
 
@@ -72,8 +74,7 @@ def generate_launch_description() -> LaunchDescription:
              condition=uses_control_node),
         IncludeLaunchDescription(
             PathJoinSubstitution([FindPackageShare("ros_gz_sim"), "launch", "gz_sim.launch.py"]),
-            launch_arguments={"gz_args": [PythonExpression(["'-s ' if '", LaunchConfiguration("gz_headless"),
-                                                            "' == 'true' else ''"]), "-r ", LaunchConfiguration("gz_world")]}.items(),
+            launch_arguments={"gz_args": [gz_server_only, "-r ", LaunchConfiguration("gz_world")]}.items(),
             condition=is_gazebo),
         Node(package="ros_gz_sim", executable="create", output="screen",
              arguments=["-topic", "robot_description", "-name", robot, "-z", "0.0"], condition=is_gazebo),

@@ -155,7 +155,8 @@ def check_launch_file(path: Path) -> LaunchReport:
                 rep.files.append((pkg, list(parts)))
                 target = share_to_source(pkg, list(parts))
                 if not target.exists():
-                    rep.errors.append(f"{path}:{node.lineno}: share/{pkg}/{'/'.join(parts)} -> {target.relative_to(ROOT)} does not exist")
+                    where = f"share/{pkg}/{'/'.join(parts)} -> {target.relative_to(ROOT)}"
+                    rep.errors.append(f"{path}:{node.lineno}: {where} does not exist")
     return rep
 
 

@@ -39,7 +39,8 @@ def test_checker_catches_bad_references(tmp_path):
             DeclareLaunchArgument("robot", choices=ROBOTS)
             Node(package="sim", executable="no_such_exe")
             Node(package="unknown_pkg", executable="x")
-            PathJoinSubstitution([FindPackageShare("robot_common"), "config", "controllers", [LaunchConfiguration("robot"), ".yaml"]])
+            name = [LaunchConfiguration("robot"), ".yaml"]
+            PathJoinSubstitution([FindPackageShare("robot_common"), "config", "controllers", name])
     '''))
     ast.parse(bad.read_text())
     errors = "\n".join(check_launch_file(bad).errors)
