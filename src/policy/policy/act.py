@@ -1,0 +1,255 @@
+"""ACT (Action Chunking with Transformers): CVAE encoder, ResNet-18 image backbone, transformer
+encoder/decoder predicting a chunk of future actions.
+
+Module and parameter names follow LeRobot's ACT (`model.backbone.*`, `model.encoder.layers.N.*`,
+`model.vae_encoder.*`, `model.encoder_1d_feature_pos_embed`, `model.action_head`, ...) so that a
+LeRobot checkpoint's state_dict loads into `ACT` unchanged. Inputs are normalised tensors.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+from policy.config import ACTION, STATE, ACTConfig
+from policy.resnet import ResNet18
+
+
+def sinusoidal_table(num_positions: int, dim: int) -> Tensor:
+    """1D sinusoidal position table (num_positions, dim): sin on even, cos on odd channels."""
+    pos = torch.arange(num_positions, dtype=torch.float64).unsqueeze(1)
+    idx = torch.arange(dim, dtype=torch.float64)
+    angle = pos / torch.pow(10000.0, 2 * torch.div(idx, 2, rounding_mode="floor") / dim)
+    table = torch.where(idx.long() % 2 == 0, torch.sin(angle), torch.cos(angle))
+    return table.float()
+
+
+class SinusoidalPosition2d(nn.Module):
+    """2D sinusoidal embedding of a feature map: y features then x features, dim each."""
+
+    def __init__(self, dim: int, temperature: float = 10000.0) -> None:
+        super().__init__()
+        self.dim, self.temperature, self.eps = dim, temperature, 1e-6
+
+    def forward(self, fmap: Tensor) -> Tensor:
+        h, w = fmap.shape[-2:]
+        ones = torch.ones(1, h, w, device=fmap.device, dtype=torch.float32)
+        y = ones.cumsum(1)
+        x = ones.cumsum(2)
+        y = y / (y[:, -1:, :] + self.eps) * 2 * math.pi
+        x = x / (x[:, :, -1:] + self.eps) * 2 * math.pi
+        freq = self.temperature ** (2 * torch.div(torch.arange(self.dim, device=fmap.device), 2,
+                                                  rounding_mode="floor") / self.dim)
+        x = x.unsqueeze(-1) / freq
+        y = y.unsqueeze(-1) / freq
+        ex = torch.stack((x[..., 0::2].sin(), x[..., 1::2].cos()), dim=-1).flatten(3)
+        ey = torch.stack((y[..., 0::2].sin(), y[..., 1::2].cos()), dim=-1).flatten(3)
+        return torch.cat((ey, ex), dim=3).permute(0, 3, 1, 2)  # (1, 2*dim, h, w)
+
+
+def _activation(name: str):
+    return {"relu": F.relu, "gelu": F.gelu, "glu": F.glu}[name]
+
+
+def _with_pos(x: Tensor, pos: Tensor | None) -> Tensor:
+    return x if pos is None else x + pos
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, cfg: ACTConfig) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(cfg.dim_model, cfg.n_heads, dropout=cfg.dropout)
+        self.linear1 = nn.Linear(cfg.dim_model, cfg.dim_feedforward)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.linear2 = nn.Linear(cfg.dim_feedforward, cfg.dim_model)
+        self.norm1 = nn.LayerNorm(cfg.dim_model)
+        self.norm2 = nn.LayerNorm(cfg.dim_model)
+        self.dropout1 = nn.Dropout(cfg.dropout)
+        self.dropout2 = nn.Dropout(cfg.dropout)
+        self.activation = _activation(cfg.feedforward_activation)
+        self.pre_norm = cfg.pre_norm
+
+    def forward(self, x: Tensor, pos: Tensor | None = None, key_padding_mask: Tensor | None = None) -> Tensor:
+        skip = x
+        if self.pre_norm:
+            x = self.norm1(x)
+        q = k = _with_pos(x, pos)
+        x = skip + self.dropout1(self.self_attn(q, k, value=x, key_padding_mask=key_padding_mask)[0])
+        if self.pre_norm:
+            skip, x = x, self.norm2(x)
+        else:
+            x = self.norm1(x)
+            skip = x
+        x = skip + self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return x if self.pre_norm else self.norm2(x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ACTConfig, n_layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([EncoderLayer(cfg) for _ in range(n_layers)])
+        self.norm = nn.LayerNorm(cfg.dim_model) if cfg.pre_norm else nn.Identity()
+
+    def forward(self, x: Tensor, pos: Tensor | None = None, key_padding_mask: Tensor | None = None) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, pos, key_padding_mask)
+        return self.norm(x)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ACTConfig) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(cfg.dim_model, cfg.n_heads, dropout=cfg.dropout)
+        self.multihead_attn = nn.MultiheadAttention(cfg.dim_model, cfg.n_heads, dropout=cfg.dropout)
+        self.linear1 = nn.Linear(cfg.dim_model, cfg.dim_feedforward)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.linear2 = nn.Linear(cfg.dim_feedforward, cfg.dim_model)
+        self.norm1 = nn.LayerNorm(cfg.dim_model)
+        self.norm2 = nn.LayerNorm(cfg.dim_model)
+        self.norm3 = nn.LayerNorm(cfg.dim_model)
+        self.dropout1 = nn.Dropout(cfg.dropout)
+        self.dropout2 = nn.Dropout(cfg.dropout)
+        self.dropout3 = nn.Dropout(cfg.dropout)
+        self.activation = _activation(cfg.feedforward_activation)
+        self.pre_norm = cfg.pre_norm
+
+    def forward(self, x: Tensor, memory: Tensor, pos: Tensor, memory_pos: Tensor) -> Tensor:
+        skip = x
+        if self.pre_norm:
+            x = self.norm1(x)
+        q = k = _with_pos(x, pos)
+        x = skip + self.dropout1(self.self_attn(q, k, value=x)[0])
+        if self.pre_norm:
+            skip, x = x, self.norm2(x)
+        else:
+            x = self.norm1(x)
+            skip = x
+        x = self.multihead_attn(query=_with_pos(x, pos), key=_with_pos(memory, memory_pos), value=memory)[0]
+        x = skip + self.dropout2(x)
+        if self.pre_norm:
+            skip, x = x, self.norm3(x)
+        else:
+            x = self.norm2(x)
+            skip = x
+        x = skip + self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return x if self.pre_norm else self.norm3(x)
+
+
+class Decoder(nn.Module):
+    """Runs every one of its n_decoder_layers layers, then a final LayerNorm."""
+
+    def __init__(self, cfg: ACTConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([DecoderLayer(cfg) for _ in range(cfg.n_decoder_layers)])
+        self.norm = nn.LayerNorm(cfg.dim_model)
+
+    def forward(self, x: Tensor, memory: Tensor, pos: Tensor, memory_pos: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, memory, pos, memory_pos)
+        return self.norm(x)
+
+
+class ACT(nn.Module):
+    """The network. Batches hold normalised tensors: state (B, D), images (B, 3, H, W) per camera,
+    env (B, E), and for training action (B, chunk, A) + action_is_pad (B, chunk)."""
+
+    def __init__(self, cfg: ACTConfig, backbone_norm: str = "frozen") -> None:
+        super().__init__()
+        self.config = cfg
+        d = cfg.dim_model
+        state = cfg.robot_state_feature
+        env = cfg.env_state_feature
+        action_dim = cfg.action_feature["shape"][0]
+        if cfg.use_vae:
+            self.vae_encoder = Encoder(cfg, cfg.n_vae_encoder_layers)
+            self.vae_encoder_cls_embed = nn.Embedding(1, d)
+            if state:
+                self.vae_encoder_robot_state_input_proj = nn.Linear(state["shape"][0], d)
+            self.vae_encoder_action_input_proj = nn.Linear(action_dim, d)
+            self.vae_encoder_latent_output_proj = nn.Linear(d, cfg.latent_dim * 2)
+            n_tokens = 1 + cfg.chunk_size + (1 if state else 0)
+            self.register_buffer("vae_encoder_pos_enc", sinusoidal_table(n_tokens, d).unsqueeze(0))
+        if cfg.image_features:
+            self.backbone = ResNet18(norm=backbone_norm, dilate_last=cfg.replace_final_stride_with_dilation)
+        self.encoder = Encoder(cfg, cfg.n_encoder_layers)
+        self.decoder = Decoder(cfg)
+        if state:
+            self.encoder_robot_state_input_proj = nn.Linear(state["shape"][0], d)
+        if env:
+            self.encoder_env_state_input_proj = nn.Linear(env["shape"][0], d)
+        self.encoder_latent_input_proj = nn.Linear(cfg.latent_dim, d)
+        if cfg.image_features:
+            self.encoder_img_feat_input_proj = nn.Conv2d(ResNet18.out_channels, d, kernel_size=1)
+            self.encoder_cam_feat_pos_embed = SinusoidalPosition2d(d // 2)
+        self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (1 if state else 0) + (1 if env else 0), d)
+        self.decoder_pos_embed = nn.Embedding(cfg.chunk_size, d)
+        self.action_head = nn.Linear(d, action_dim)
+        self._reset_transformer_parameters()
+
+    def _reset_transformer_parameters(self) -> None:
+        for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, tuple[Tensor | None, Tensor | None]]:
+        cfg = self.config
+        has_state = cfg.robot_state_feature is not None
+        ref = batch[STATE] if has_state else batch[cfg.image_features[0]]
+        bsz = ref.shape[0]
+        if cfg.use_vae and self.training and ACTION in batch:
+            tokens = [self.vae_encoder_cls_embed.weight.unsqueeze(0).expand(bsz, -1, -1)]
+            if has_state:
+                tokens.append(self.vae_encoder_robot_state_input_proj(batch[STATE]).unsqueeze(1))
+            tokens.append(self.vae_encoder_action_input_proj(batch[ACTION]))
+            vae_in = torch.cat(tokens, dim=1).permute(1, 0, 2)
+            n_prefix = 2 if has_state else 1
+            pad = batch.get("action_is_pad")
+            if pad is None:
+                pad = torch.zeros(bsz, cfg.chunk_size, dtype=torch.bool, device=ref.device)
+            mask = torch.cat([torch.zeros(bsz, n_prefix, dtype=torch.bool, device=ref.device), pad], dim=1)
+            pos = self.vae_encoder_pos_enc.clone().detach().permute(1, 0, 2)
+            cls_out = self.vae_encoder(vae_in, pos=pos, key_padding_mask=mask)[0]
+            params = self.vae_encoder_latent_output_proj(cls_out)
+            mu, log_sigma_x2 = params[:, : cfg.latent_dim], params[:, cfg.latent_dim:]
+            latent = mu + (log_sigma_x2 / 2).exp() * torch.randn_like(mu)
+        else:
+            mu = log_sigma_x2 = None
+            latent = torch.zeros(bsz, cfg.latent_dim, dtype=ref.dtype, device=ref.device)
+
+        tokens = [self.encoder_latent_input_proj(latent)]
+        pos = list(self.encoder_1d_feature_pos_embed.weight.unsqueeze(1))
+        if has_state:
+            tokens.append(self.encoder_robot_state_input_proj(batch[STATE]))
+        if cfg.env_state_feature is not None:
+            tokens.append(self.encoder_env_state_input_proj(batch["observation.environment_state"]))
+        for key in cfg.image_features:
+            fmap = self.backbone.forward_features(batch[key])
+            cam_pos = self.encoder_cam_feat_pos_embed(fmap).to(fmap.dtype)
+            feats = self.encoder_img_feat_input_proj(fmap)
+            tokens.extend(list(feats.flatten(2).permute(2, 0, 1)))  # (h*w) x (B, d)
+            pos.extend(list(cam_pos.flatten(2).permute(2, 0, 1)))  # (h*w) x (1, d)
+        enc_in = torch.stack(tokens, dim=0)
+        enc_pos = torch.stack(pos, dim=0)
+        memory = self.encoder(enc_in, pos=enc_pos)
+        dec_in = torch.zeros(cfg.chunk_size, bsz, cfg.dim_model, dtype=enc_in.dtype, device=enc_in.device)
+        out = self.decoder(dec_in, memory, pos=self.decoder_pos_embed.weight.unsqueeze(1), memory_pos=enc_pos)
+        return self.action_head(out.transpose(0, 1)), (mu, log_sigma_x2)
+
+
+def act_loss(cfg: ACTConfig, pred: Tensor, latent: tuple[Tensor | None, Tensor | None],
+             batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    """L1 over non-padded chunk steps + kl_weight * KL(q(z|a,s) || N(0, I))."""
+    pad = batch.get("action_is_pad")
+    l1 = F.l1_loss(batch[ACTION], pred, reduction="none")
+    if pad is not None:
+        l1 = l1 * (~pad).unsqueeze(-1)
+    l1 = l1.mean()
+    info = {"l1_loss": float(l1.detach())}
+    mu, log_sigma_x2 = latent
+    if mu is None:
+        return l1, info
+    kld = (-0.5 * (1 + log_sigma_x2 - mu.pow(2) - log_sigma_x2.exp())).sum(-1).mean()
+    info["kld_loss"] = float(kld.detach())
+    return l1 + cfg.kl_weight * kld, info

@@ -1,0 +1,161 @@
+"""ACT hyper-parameters (LeRobot's names and defaults) and the workspace's extra settings.
+
+`ACTConfig` is written to a checkpoint's config.json in LeRobot's layout (`"type": "act"`,
+input_features / output_features), so LeRobot checkpoints load here and ours stay readable there.
+Settings LeRobot does not know (image resize, backbone normalisation, joint names) live in
+`WorkspaceConfig` and go to workspace.json next to it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE = "observation.state"
+ACTION = "action"
+IMAGE_PREFIXES = ("observation.images.", "observation.image", "observation.tactile.")
+ENV_STATE = "observation.environment_state"
+
+
+@dataclass
+class ACTConfig:
+    """Every model hyper-parameter, with LeRobot's ACTConfig defaults."""
+
+    n_obs_steps: int = 1
+    # feature name -> {"type": "STATE"|"VISUAL"|"ENV"|"ACTION", "shape": [...]} (LeRobot's layout)
+    input_features: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_features: dict[str, dict[str, Any]] = field(default_factory=dict)
+    normalization_mapping: dict[str, str] = field(
+        default_factory=lambda: {"VISUAL": "MEAN_STD", "STATE": "MEAN_STD", "ENV": "MEAN_STD", "ACTION": "MEAN_STD"}
+    )
+    chunk_size: int = 100
+    n_action_steps: int = 100
+    vision_backbone: str = "resnet18"
+    pretrained_backbone_weights: str | None = None  # LeRobot: ImageNet weights; none can be downloaded here
+    replace_final_stride_with_dilation: bool = False
+    pre_norm: bool = False
+    dim_model: int = 512
+    n_heads: int = 8
+    dim_feedforward: int = 3200
+    feedforward_activation: str = "relu"
+    n_encoder_layers: int = 4
+    # LeRobot's default; every configured decoder layer is used here (the original ACT built 7, ran 1)
+    n_decoder_layers: int = 1
+    use_vae: bool = True
+    latent_dim: int = 32
+    n_vae_encoder_layers: int = 4
+    temporal_ensemble_coeff: float | None = None
+    dropout: float = 0.1
+    kl_weight: float = 10.0
+    optimizer_lr: float = 1e-5
+    optimizer_weight_decay: float = 1e-4
+    optimizer_lr_backbone: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.n_action_steps > self.chunk_size:
+            raise ValueError(f"n_action_steps {self.n_action_steps} exceeds chunk_size {self.chunk_size}")
+        if self.dim_model % self.n_heads:
+            raise ValueError(f"dim_model {self.dim_model} is not divisible by n_heads {self.n_heads}")
+        if self.vision_backbone != "resnet18":
+            raise ValueError(f"only resnet18 is implemented, config asks for {self.vision_backbone}")
+        if self.feedforward_activation not in ("relu", "gelu", "glu"):
+            raise ValueError(f"unknown feedforward_activation {self.feedforward_activation}")
+        if self.n_obs_steps != 1:
+            raise ValueError("ACT uses one observation step (n_obs_steps=1)")
+
+    # --- feature views -------------------------------------------------------------------
+    @property
+    def image_features(self) -> list[str]:
+        return [k for k, v in self.input_features.items() if v.get("type") == "VISUAL"]
+
+    @property
+    def robot_state_feature(self) -> dict | None:
+        return self.input_features.get(STATE)
+
+    @property
+    def env_state_feature(self) -> dict | None:
+        return self.input_features.get(ENV_STATE)
+
+    @property
+    def action_feature(self) -> dict:
+        if ACTION not in self.output_features:
+            raise ValueError("config has no 'action' output feature")
+        return self.output_features[ACTION]
+
+    # --- json ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "act", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ACTConfig:
+        if data.get("type", "act") != "act":
+            raise ValueError(f"config.json describes a '{data.get('type')}' policy, not act")
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        return cls(**kwargs)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> ACTConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@dataclass
+class WorkspaceConfig:
+    """What the workspace adds around a LeRobot-compatible ACT config."""
+
+    image_size: list[int] | None = None  # [H, W] every camera is resized to before the backbone
+    backbone_norm: str = "frozen"  # frozen (LeRobot, FrozenBatchNorm2d) | batch (trainable, from scratch)
+    cameras: list[str] | None = None  # image features to use (None = every video feature)
+    env_state_keys: list[str] | None = None  # vector features (tactile) -> the environment-state token
+    state_names: list[str] = field(default_factory=list)
+    action_names: list[str] = field(default_factory=list)
+    fps: float = 30.0
+    robot_type: str = ""
+
+    def __post_init__(self) -> None:
+        if self.backbone_norm not in ("frozen", "batch"):
+            raise ValueError(f"backbone_norm must be frozen or batch, got {self.backbone_norm}")
+        if self.image_size is not None and len(self.image_size) != 2:
+            raise ValueError(f"image_size must be [H, W], got {self.image_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkspaceConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class TrainConfig:
+    """`policy train` settings (config/policy/act_*.yaml, section `train`)."""
+
+    steps: int = 100_000
+    batch_size: int = 8
+    num_workers: int = 0
+    save_every: int = 10_000
+    log_every: int = 100
+    seed: int = 1000
+    grad_clip_norm: float = 10.0
+    device: str = "auto"
+    torch_threads: int = 0  # 0 = torch default
+    image_stats: str = "dataset"  # dataset | imagenet
+    cache_frames: bool = True  # decode every video once into memory (small datasets)
+
+
+def load_yaml_config(path: Path) -> tuple[dict, dict, dict]:
+    """(model, workspace, train) sections of a config/policy/act_*.yaml training file."""
+    import yaml
+
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    unknown = set(data) - {"model", "workspace", "train"}
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)} (expected model, workspace, train)")
+    return data.get("model") or {}, data.get("workspace") or {}, data.get("train") or {}

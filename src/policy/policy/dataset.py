@@ -1,0 +1,198 @@
+"""Reading a LeRobot v3.0 dataset (parquet + mp4) straight from disk, for ACT training.
+
+Frames of every video are decoded once with PyAV (resized to the training image size) and kept
+in memory as uint8; a sample is (state_t, images_t, action_t..t+chunk-1 with padding mask).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from policy.config import ACTION, ENV_STATE, STATE
+
+
+class DatasetError(ValueError):
+    """A dataset folder that does not hold what a LeRobot v3.0 reader needs."""
+
+
+@dataclass
+class DatasetMeta:
+    root: Path
+    info: dict
+    stats: dict
+    episodes: pd.DataFrame
+
+    @property
+    def fps(self) -> float:
+        return float(self.info["fps"])
+
+    @property
+    def features(self) -> dict:
+        return self.info["features"]
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, f in self.features.items() if f.get("dtype") in ("video", "image")]
+
+    def vector_keys(self, prefix: str) -> list[str]:
+        return [k for k, f in self.features.items() if k.startswith(prefix) and f.get("dtype") not in ("video", "image")]
+
+    def names(self, key: str) -> list[str]:
+        names = self.features[key].get("names")
+        if isinstance(names, dict):  # LeRobot sometimes writes {"motors": [...]}
+            names = next(iter(names.values()), [])
+        return [str(n) for n in (names or [])]
+
+
+def read_meta(root: str | Path) -> DatasetMeta:
+    root = Path(root)
+    info_path = root / "meta" / "info.json"
+    if not info_path.is_file():
+        raise DatasetError(f"{root} is not a LeRobot dataset: {info_path} is missing")
+    info = json.loads(info_path.read_text())
+    if info.get("codebase_version") != "v3.0":
+        raise DatasetError(f"{root}: codebase_version {info.get('codebase_version')!r}, this reader needs 'v3.0'")
+    for key in (STATE, ACTION):
+        if key not in info.get("features", {}):
+            raise DatasetError(f"{root}: feature '{key}' is missing (features: {sorted(info.get('features', {}))})")
+    stats_path = root / "meta" / "stats.json"
+    if not stats_path.is_file():
+        raise DatasetError(f"{root}: meta/stats.json is missing (needed for normalisation)")
+    files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    if not files:
+        raise DatasetError(f"{root}: no meta/episodes/chunk-*/file-*.parquet")
+    episodes = pd.concat([pd.read_parquet(f) for f in files]).sort_values("episode_index").reset_index(drop=True)
+    return DatasetMeta(root, info, json.loads(stats_path.read_text()), episodes)
+
+
+def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """All frames of an mp4 as (N, H, W, 3) uint8 (resized to size=(H, W)) and their times (s)."""
+    import av
+
+    frames, times = [], []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if size is not None and (frame.height, frame.width) != tuple(size):
+                frame = frame.reformat(width=size[1], height=size[0], format="rgb24", interpolation="AREA")
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if frame.pts is None:
+                times.append(len(times) / float(stream.average_rate))
+            else:
+                times.append(float(frame.pts * stream.time_base))
+    if not frames:
+        raise DatasetError(f"{path}: no decodable video frames")
+    return np.stack(frames), np.asarray(times)
+
+
+class LeRobotChunkDataset(Dataset):
+    """Samples for ACT: normalisation happens in the trainer (on the batch)."""
+
+    def __init__(self, root: str | Path, chunk_size: int, image_keys: list[str] | None = None,
+                 image_size: tuple[int, int] | None = None, env_keys: list[str] | None = None,
+                 episodes: list[int] | None = None) -> None:
+        self.meta = read_meta(root)
+        self.chunk_size = chunk_size
+        self.image_keys = list(self.meta.video_keys if image_keys is None else image_keys)
+        missing = [k for k in self.image_keys if k not in self.meta.video_keys]
+        if missing:
+            raise DatasetError(f"{root}: no video feature {missing} (videos: {self.meta.video_keys})")
+        self.env_keys = list(env_keys or [])
+        self.image_size = image_size
+        data_files = sorted((self.meta.root / "data").glob("chunk-*/file-*.parquet"))
+        if not data_files:
+            raise DatasetError(f"{root}: no data/chunk-*/file-*.parquet")
+        df = pd.concat([pd.read_parquet(f) for f in data_files]).sort_values("index").reset_index(drop=True)
+        if episodes is not None:
+            df = df[df["episode_index"].isin(episodes)].reset_index(drop=True)
+        if df.empty:
+            raise DatasetError(f"{root}: no frames for the selected episodes")
+        self.frames = df
+        self.state = self._vectors(df, STATE)
+        self.action = self._vectors(df, ACTION)
+        self.env = np.concatenate([self._vectors(df, k) for k in self.env_keys], axis=1) if self.env_keys else None
+        ep = df["episode_index"].to_numpy()
+        # last row of each sample's episode: the action chunk never crosses into the next episode
+        ends = {}
+        for i, e in enumerate(ep):
+            ends[e] = i
+        self.episode_end = np.array([ends[e] for e in ep])
+        self.images = {k: self._load_camera(k) for k in self.image_keys}
+
+    @staticmethod
+    def _vectors(df: pd.DataFrame, key: str) -> np.ndarray:
+        if key not in df.columns:
+            raise DatasetError(f"data parquet has no column '{key}'")
+        arr = np.stack([np.asarray(v, dtype=np.float32) for v in df[key].to_numpy()])
+        if not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).any(axis=1).sum())
+            raise DatasetError(f"column '{key}' holds NaN/inf in {bad} frames")
+        return arr
+
+    def _load_camera(self, key: str) -> np.ndarray:
+        """Frames of camera `key` for every dataset row, matched by timestamp."""
+        info = self.meta.info
+        eps = self.meta.episodes.set_index("episode_index")
+        out = None
+        decoded: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        tol = 0.5 / self.meta.fps
+        for e, rows in self.frames.groupby("episode_index").indices.items():
+            ch, fi = int(eps.at[e, f"videos/{key}/chunk_index"]), int(eps.at[e, f"videos/{key}/file_index"])
+            if (ch, fi) not in decoded:
+                path = self.meta.root / info["video_path"].format(video_key=key, chunk_index=ch, file_index=fi)
+                if not path.is_file():
+                    raise DatasetError(f"video {path} is missing")
+                decoded[(ch, fi)] = decode_video(path, self.image_size)
+            frames, times = decoded[(ch, fi)]
+            wanted = float(eps.at[e, f"videos/{key}/from_timestamp"]) + self.frames["timestamp"].to_numpy()[rows]
+            idx = np.clip(np.searchsorted(times, wanted - tol), 0, len(times) - 1)
+            err = np.abs(times[idx] - wanted)
+            if np.any(err > tol):
+                raise DatasetError(f"{key}, episode {e}: no video frame within {tol * 1e3:.1f} ms of "
+                                   f"t={wanted[int(np.argmax(err))]:.3f} s")
+            if out is None:
+                out = np.empty((len(self.frames), *frames.shape[1:]), dtype=np.uint8)
+            out[rows] = frames[idx]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        end = self.episode_end[i]
+        idx = np.arange(i, i + self.chunk_size)
+        pad = idx > end
+        idx = np.minimum(idx, end)
+        item = {
+            STATE: torch.from_numpy(self.state[i]),
+            ACTION: torch.from_numpy(self.action[idx]),
+            "action_is_pad": torch.from_numpy(pad),
+        }
+        if self.env is not None:
+            item[ENV_STATE] = torch.from_numpy(self.env[i])
+        for k, frames in self.images.items():
+            item[k] = torch.from_numpy(frames[i]).permute(2, 0, 1).float() / 255.0
+        return item
+
+
+def dataset_stats(meta: DatasetMeta, keys: list[str], env_keys: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Stats for the model's features from meta/stats.json (env keys concatenated)."""
+    out = {}
+    for k in keys:
+        if k not in meta.stats:
+            raise DatasetError(f"meta/stats.json has no entry for '{k}'")
+        out[k] = {s: np.asarray(v, dtype=np.float32) for s, v in meta.stats[k].items() if s != "count"}
+    if env_keys:
+        missing = [k for k in env_keys if k not in meta.stats]
+        if missing:
+            raise DatasetError(f"meta/stats.json has no entry for {missing}")
+        out[ENV_STATE] = {s: np.concatenate([np.asarray(meta.stats[k][s], dtype=np.float32).reshape(-1) for k in env_keys])
+                          for s in ("mean", "std", "min", "max")}
+    return out
