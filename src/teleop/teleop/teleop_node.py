@@ -1,10 +1,305 @@
-"""`teleop teleop_node`: filled in by its own issue."""
+"""teleop_node: reads a leader at rate_hz, publishes /leader/joint_states and drives the follower.
+
+A thin ROS shell: the leader drivers (servo_bus, leaders), the calibration and the safety gate
+(safety_gate) are plain Python. The control loop runs in its own thread on absolute deadlines
+(a ROS timer in Python cannot hold 500 Hz); subscriptions and services spin in the main thread.
+"""
+from __future__ import annotations
+
 import sys
+import threading
+import time
+
+import numpy as np
+from robot_common.conversions import MissingJointsError, joint_state_to_arrays, ns_to_stamp, sec_to_duration
+from robot_common.spec import load_robot_spec
+
+from teleop.calibration import Calibration, CalibrationError, load_calibration
+from teleop.leaders import LeaderReadError, ServoLeader, TopicLeader, follower_names
+from teleop.safety_gate import ENGAGED, FAULT, SafetyConfig, SafetyGate
+from teleop.servo_bus import BUSES, ServoBusError
+
+PARAMS = {  # name: (default or type name, description)
+    "robot": ("so101", "follower robot: config/robots/<robot>.yaml"),
+    "rate_hz": (500.0, "leader read and command rate (Hz)"),
+    "leader.type": ("topic", "gello (Dynamixel), so101 (Feetech) or topic (JointState in follower space)"),
+    "leader.port": ("/dev/ttyUSB0", "serial port of the leader bus"),
+    "leader.baudrate": (1000000, "leader bus baud rate"),
+    "leader.ids": ("int[]", "servo ids of the arm joints in follower joint order"),
+    "leader.gripper_id": (-1, "servo id of the leader's gripper (-1: none)"),
+    "leader.timeout_ms": (20.0, "reply timeout for one bus read (ms)"),
+    "leader.torque_off": (True, "switch the leader's torque off at start (it is moved by hand)"),
+    "leader.topic": ("/expert/joint_states", "JointState topic of a topic leader"),
+    "leader.stale_after": (0.1, "a topic leader message older than this (s) is a failed read"),
+    "calibration_file": ("", "YAML with a calibration block; empty: the calibration.* parameters"),
+    "allow_uncalibrated": (False, "engage a servo leader whose calibration is the template"),
+    "calibration.calibrated": (False, "false: template values, not a real calibration"),
+    "calibration.style": ("gello", "gello or so101 (how it was made)"),
+    "calibration.offsets": ("float[]", "raw servo angle (rad) at joint zero"),
+    "calibration.signs": ("float[]", "+1 / -1 per joint"),
+    "calibration.lower": ("float[]", "leader range, lower (rad, joint space)"),
+    "calibration.upper": ("float[]", "leader range, upper (rad, joint space)"),
+    "calibration.gripper_open": (0.0, "raw gripper servo angle (rad) when open"),
+    "calibration.gripper_closed": (0.0, "raw gripper servo angle (rad) when closed"),
+    "command.mode": ("trajectory", "trajectory (JTC topic) or forward (forward position controller)"),
+    "command.lookahead_periods": (3.0, "the trajectory point lies this many periods ahead"),
+    "command.forward_topic": ("forward_position_controller/commands", "topic of command.mode=forward"),
+    "follower_timeout": (0.5, "follower joint states older than this (s) do not count for the gate"),
+    "safety.engage_threshold": (0.2, "max |leader - follower| per arm joint to engage (rad)"),
+    "safety.ramp_in": (False, "ramp in slowly from a misalignment instead of waiting for alignment"),
+    "safety.ramp_velocity_scale": (0.1, "ramp-in speed as a fraction of the velocity limits"),
+    "safety.velocity_scale": (1.0, "per-tick step cap = max_velocity * velocity_scale / rate_hz"),
+    "safety.limit_margin": (0.0, "keep commands this far inside the joint limits (rad)"),
+    "safety.max_read_failures": (25, "consecutive bad leader reads before disengaging"),
+    "safety.range_margin": (0.35, "a leader reading beyond the limits by more is garbage (rad)"),
+    "safety.max_leader_jump": (0.5, "a leader change larger than this in one read is garbage (rad)"),
+}
 
 
-def main(argv: list[str] | None = None) -> int:
-    print("teleop teleop_node: not implemented yet in this workspace version", file=sys.stderr)
-    return 2
+class TeleopNode:
+    def __init__(self, args: list[str] | None = None) -> None:
+        import rclpy
+        from rcl_interfaces.msg import ParameterDescriptor
+        from rclpy.node import Node
+        from rclpy.parameter import Parameter
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Bool, Float64MultiArray, String
+        from std_srvs.srv import Trigger
+        from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+        self.node = node = Node("teleop_node")
+        types = {"int[]": Parameter.Type.INTEGER_ARRAY, "float[]": Parameter.Type.DOUBLE_ARRAY}
+        for name, (default, text) in PARAMS.items():
+            desc = ParameterDescriptor(description=text)
+            if isinstance(default, str) and default in types:
+                node.declare_parameter(name, types[default], desc)
+            else:
+                node.declare_parameter(name, default, desc)
+        unset = Parameter("unset", value=None)
+        p = {name: node.get_parameter_or(name, unset).value for name in PARAMS}
+        self.log = node.get_logger()
+        self.spec = load_robot_spec(p["robot"])
+        self.rate = float(p["rate_hz"])
+        if not 1.0 <= self.rate <= 2000.0:
+            raise ValueError(f"rate_hz must be in [1, 2000], got {self.rate}")
+        self.leader = self._make_leader(p)
+        self.names = list(self.leader.names)
+        safety = SafetyConfig(**{k.split(".", 1)[1]: p[k] for k in p if k.startswith("safety.")})
+        self.gate = SafetyGate(self.spec, self.names, safety)
+        self.dof = self.spec.dof
+        self.lookahead = float(p["command.lookahead_periods"]) / self.rate
+        self.mode = p["command.mode"]
+        if self.mode not in ("trajectory", "forward"):
+            raise ValueError(f"command.mode must be 'trajectory' or 'forward', got {self.mode!r}")
+        self.follower_timeout = float(p["follower_timeout"])
+        self._follower: tuple[float, np.ndarray] | None = None
+        self._follower_names = follower_names(self.spec)
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub_leader = node.create_publisher(JointState, "leader/joint_states", reliable)
+        self.pub_traj = node.create_publisher(JointTrajectory, f"{self.spec.arm_controller}/joint_trajectory", reliable)
+        self.pub_forward = node.create_publisher(Float64MultiArray, p["command.forward_topic"], reliable)
+        self.pub_gripper = node.create_publisher(Float64MultiArray, f"{self.spec.gripper_controller}/commands", reliable)
+        self.pub_status = node.create_publisher(String, "~/status", reliable)
+        self.pub_engaged = node.create_publisher(Bool, "~/engaged", reliable)
+        node.create_subscription(JointState, "joint_states", self._on_follower, reliable)
+        if isinstance(self.leader, TopicLeader):
+            node.create_subscription(JointState, p["leader.topic"],
+                                     lambda m: self.leader.feed(m.name, m.position), reliable)
+        node.create_service(Trigger, "~/ramp_in", self._on_ramp_in)
+        self._msg = (JointState, JointTrajectory, JointTrajectoryPoint, Float64MultiArray, String, Bool)
+        self._Trigger = Trigger
+        self._rclpy = rclpy
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+        self.overruns = 0
+        self._last_status = ("", 0.0)
+        self._last_gripper: float | None = None
+
+    # ---- setup ------------------------------------------------------------------------------
+    def _make_leader(self, p: dict):
+        kind = p["leader.type"]
+        if kind == "topic":
+            self.log.info(f"topic leader on {p['leader.topic']} (follower joint space)")
+            return TopicLeader(self.spec, stale_after=p["leader.stale_after"])
+        if kind not in BUSES:
+            raise ValueError(f"leader.type must be gello, so101 or topic, got {kind!r}")
+        if p["calibration_file"]:
+            cal = load_calibration(p["calibration_file"])
+        else:
+            c = {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith("calibration.")}
+            if not c["offsets"]:
+                raise CalibrationError("no calibration: set calibration_file or the calibration.* parameters "
+                                       "(run `ros2 run teleop calibrate`)")
+            if p["leader.gripper_id"] < 0:
+                c.pop("gripper_open"), c.pop("gripper_closed")
+            cal = Calibration.from_dict(c, where="calibration parameters")
+        if not cal.calibrated and not p["allow_uncalibrated"]:
+            raise CalibrationError("the leader calibration is the uncalibrated template; run "
+                                   "`ros2 run teleop calibrate` first (or set allow_uncalibrated:=true)")
+        ids = list(p["leader.ids"] or [])
+        if p["leader.gripper_id"] >= 0 and cal.has_gripper:
+            ids.append(int(p["leader.gripper_id"]))
+        bus = BUSES[kind](p["leader.port"], int(p["leader.baudrate"]), ids, p["leader.timeout_ms"])
+        leader = ServoLeader(bus, cal, self.spec)
+        leader.open()  # raises ServoBusError: a missing device is an error, never a fake
+        for warning in bus.warnings:
+            self.log.warning(warning)
+        if p["leader.torque_off"]:
+            for i in bus.ids:
+                bus.write_byte(i, bus.torque_enable, 0)
+        self.log.info(f"{kind} leader on {bus.port_name} at {bus.baudrate} baud, servos {bus.ids}")
+        return leader
+
+    # ---- callbacks (executor thread) --------------------------------------------------------
+    def _on_follower(self, msg) -> None:
+        names = [n for n in self._follower_names if n in msg.name]
+        if len(names) < self.dof:
+            return
+        try:
+            q, _ = joint_state_to_arrays(msg, names[: len(self.names)])
+        except (MissingJointsError, ValueError):
+            return
+        if np.all(np.isfinite(q)):
+            self._follower = (time.monotonic(), q)
+
+    def _on_ramp_in(self, request, response):
+        self.gate.request_ramp()
+        response.success, response.message = True, f"ramp-in requested (state: {self.gate.state})"
+        return response
+
+    # ---- the control loop (its own thread) --------------------------------------------------
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="teleop-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.leader.close()
+
+    def _loop(self) -> None:
+        period = 1.0 / self.rate
+        next_t = time.monotonic()
+        last_t = None
+        reopen_at = 0.0
+        while self._running and self._rclpy.ok():
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -period:  # fell more than a period behind: skip, do not burst
+                self.overruns += 1
+                next_t = time.monotonic()
+            now = time.monotonic()
+            dt = min(now - last_t, 3 * period) if last_t is not None else period
+            last_t = now
+            try:
+                self.tick(dt)
+            except Exception as exc:  # noqa: BLE001 - never let the loop die silently
+                if not (self._running and self._rclpy.ok()):
+                    break  # shutting down: the context is gone
+                self.gate.disengage(f"internal error: {exc!r}")
+                self.log.error(f"teleop tick failed, disengaged: {exc!r}", throttle_duration_sec=1.0)
+            if self.gate.state == FAULT and isinstance(self.leader, ServoLeader) and now >= reopen_at:
+                reopen_at = now + 1.0
+                self._reopen()
+
+    def tick(self, dt: float) -> None:
+        JointState = self._msg[0]
+        stamp = time.time_ns()
+        try:
+            q, err = self.leader.read(), None
+        except LeaderReadError as exc:
+            q, err = None, str(exc)
+        follower = None
+        if self._follower is not None and time.monotonic() - self._follower[0] <= self.follower_timeout:
+            follower = self._follower[1]
+        was = self.gate.state
+        tick = self.gate.step(q, follower, dt, err)
+        if tick.command is not None:
+            self._command(tick.command, follower)
+        if self.gate.reading_ok:
+            msg = JointState()
+            msg.header.stamp = ns_to_stamp(stamp)
+            msg.name = self.names
+            msg.position = q.tolist()
+            self.pub_leader.publish(msg)
+        self.ticks += 1
+        self._report(was, tick)
+
+    def _command(self, cmd: np.ndarray, follower: np.ndarray | None) -> None:
+        _, JointTrajectory, JointTrajectoryPoint, Float64MultiArray, _, _ = self._msg
+        arm = cmd[: self.dof]
+        if self.mode == "trajectory":
+            horizon = self.lookahead
+            if follower is not None:  # never ask the JTC to outrun the velocity limits
+                horizon = max(horizon, float(np.max(np.abs(arm - follower[: self.dof]) / self.spec.max_velocity)))
+            msg = JointTrajectory()
+            msg.joint_names = self.spec.joint_names
+            point = JointTrajectoryPoint()
+            point.positions = arm.tolist()
+            point.time_from_start = sec_to_duration(horizon)
+            msg.points = [point]
+            self.pub_traj.publish(msg)
+        else:
+            self.pub_forward.publish(Float64MultiArray(data=arm.tolist()))
+        if cmd.size > self.dof:
+            g = float(cmd[self.dof])
+            if self._last_gripper is None or abs(g - self._last_gripper) > 1e-4 or self.ticks % 50 == 0:
+                self.pub_gripper.publish(Float64MultiArray(data=[g]))
+                self._last_gripper = g
+
+    def _report(self, was: str, tick) -> None:
+        String, Bool = self._msg[4], self._msg[5]
+        now = time.monotonic()
+        changed = tick.state != was
+        if changed or now - self._last_status[1] > 0.5:
+            self.pub_status.publish(String(data=f"{tick.state}: {tick.status}"))
+            self.pub_engaged.publish(Bool(data=tick.state == ENGAGED))
+            if changed and tick.state == FAULT:
+                self.log.error(tick.status)
+            elif tick.state == ENGAGED and changed:
+                self.log.info(f"{tick.state}: {tick.status}")
+            elif tick.state != ENGAGED and (changed or now - self._last_status[1] > 1.0):
+                self.log.warning(f"{tick.state}: {tick.status}")
+            self._last_status = (tick.status, now)
+
+    def _reopen(self) -> None:
+        try:
+            self.leader.close()
+            self.leader.open()
+            self.log.info("leader bus reopened; re-aligning before engaging")
+        except ServoBusError as exc:
+            self.log.error(f"leader still unavailable: {exc}", throttle_duration_sec=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    teleop = None
+    code = 0
+    try:
+        teleop = TeleopNode(args)
+        teleop.start()
+        rclpy.spin(teleop.node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ServoBusError, CalibrationError, ValueError, FileNotFoundError) as exc:
+        print(f"teleop_node: error: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        if teleop is not None:
+            teleop.stop()
+            teleop.node.destroy_node()
+        rclpy.try_shutdown()
+    return code
 
 
 if __name__ == "__main__":
