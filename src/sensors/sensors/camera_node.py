@@ -1,10 +1,142 @@
-"""`sensors camera_node`: filled in by its own issue."""
+"""`sensors camera_node`: a V4L2 camera, video file or stream URL as cameras/<name>/image_raw (rgb8,
+stamped at capture) + camera_info, optional image_raw/compressed, and health on /diagnostics.
+
+    ros2 run sensors camera_node --ros-args -p camera_name:=front -p source:=/dev/video0 \
+        -p camera_info_url:=config/cameras/front_calibration.yaml
+"""
+from __future__ import annotations
+
 import sys
+
+import numpy as np
+
+from .calibration import Calibration, CalibrationError, load_calibration
+from .capture_loop import DISCONNECTED, CaptureLoop
+from .diagnostics import HealthLimits, assess, make_status, stream_values
+from .frame_source import CaptureSettings, FrameSource
+from .image_codec import ImageCodec, compressed_jpeg
+from .node_params import declare, run_node
+from .stream_stats import StreamStats
+
+try:
+    from rclpy.node import Node
+except ImportError:  # the logic modules stay importable without ROS
+    Node = object  # type: ignore[assignment,misc]
+
+
+class CameraNode(Node):
+    def __init__(self, node_name: str = "camera_node") -> None:
+        super().__init__(node_name)
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+        p = {
+            "camera_name": declare(self, "camera_name", "camera", "camera name: topics cameras/<name>/..., "
+                                   "frame <name>_optical_frame"),
+            "source": declare(self, "source", "0", "V4L2 index ('0') or path ('/dev/video0'), video file, or URL"),
+            "width": declare(self, "width", 640, "requested frame width (0: device default; files keep their own)"),
+            "height": declare(self, "height", 480, "requested frame height (0: device default)"),
+            "fps": declare(self, "fps", 30.0, "device: requested rate; file: replay rate (0: the file's own)"),
+            "pixel_format": declare(self, "pixel_format", "MJPG", "V4L2 FOURCC, e.g. MJPG or YUYV ('' = default)"),
+            "resize": declare(self, "resize", False, "resize frames to width x height when the source differs"),
+            "frame_id": declare(self, "frame_id", "", "header.frame_id ('' = <camera_name>_optical_frame)"),
+            "camera_info_url": declare(self, "camera_info_url", "", "calibration YAML (path, file:// URL or "
+                                       "config/cameras/<file>.yaml); '' publishes an uncalibrated CameraInfo"),
+            "publish_compressed": declare(self, "publish_compressed", False, "also publish image_raw/compressed"),
+            "jpeg_quality": declare(self, "jpeg_quality", 90, "JPEG quality of image_raw/compressed (1-100)"),
+            "loop": declare(self, "loop", False, "video file: start over at the end"),
+            "realtime": declare(self, "realtime", True, "video file: replay at fps instead of as fast as decoded"),
+            "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
+            "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
+            "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
+            "image_codec": declare(self, "image_codec", "auto", "auto | cv_bridge | numpy (message conversion)"),
+        }
+        self.p = p
+        self.camera_name = p["camera_name"]
+        self.frame_id = p["frame_id"] or f"{self.camera_name}_optical_frame"
+        self.codec = ImageCodec(p["image_codec"])
+        self.calibration: Calibration | None = None
+        self._cal_for: tuple[int, int] | None = None
+        self._cal_msg = None
+        if p["camera_info_url"]:
+            try:
+                self.calibration = load_calibration(p["camera_info_url"])
+            except CalibrationError as e:
+                raise ValueError(f"camera_info_url: {e}") from e
+        base = f"cameras/{self.camera_name}"
+        self.pub_image = self.create_publisher(Image, f"{base}/image_raw", qos_profile_sensor_data)
+        self.pub_info = self.create_publisher(CameraInfo, f"{base}/camera_info", qos_profile_sensor_data)
+        self.pub_jpeg = (self.create_publisher(CompressedImage, f"{base}/image_raw/compressed", qos_profile_sensor_data)
+                         if p["publish_compressed"] else None)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        settings = CaptureSettings(p["width"], p["height"], float(p["fps"]), p["pixel_format"],
+                                   realtime=p["realtime"], loop=p["loop"])
+        source = FrameSource(p["source"], settings, clock_ns=lambda: self.get_clock().now().nanoseconds)
+        self.stats = StreamStats(expected_fps=float(p["fps"]))
+        self.limits = HealthLimits(stale_after_s=p["stale_after_s"])
+        self.loop = CaptureLoop(source, self._on_frame, self._on_state, p["reconnect_period_s"], self.stats)
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
+        self.get_logger().info(f"camera '{self.camera_name}' from {source.spec}; codec {self.codec.backend}; "
+                               f"topics {self.resolve_topic_name(base + '/image_raw')}")
+        self.loop.start()
+
+    def _camera_info(self, width: int, height: int):
+        if self._cal_for != (width, height):
+            self._cal_for = (width, height)
+            cal = Calibration.uncalibrated(width, height)
+            if self.calibration is not None:
+                try:
+                    cal = self.calibration.scaled_to(width, height)
+                    if (width, height) != (self.calibration.width, self.calibration.height):
+                        self.get_logger().warning(
+                            f"calibration is for {self.calibration.width}x{self.calibration.height}; "
+                            f"scaled to the delivered {width}x{height}")
+                except CalibrationError as e:
+                    self.get_logger().error(f"{e}; publishing an uncalibrated CameraInfo")
+            self._cal_msg = cal.to_msg(frame_id=self.frame_id)
+        return self._cal_msg
+
+    def _on_frame(self, bgr: np.ndarray, stamp_ns: int, seq: int) -> None:
+        import cv2
+        from robot_common.conversions import ns_to_stamp
+
+        if self.p["resize"] and self.p["width"] > 0 and self.p["height"] > 0 \
+                and (bgr.shape[1], bgr.shape[0]) != (self.p["width"], self.p["height"]):
+            bgr = cv2.resize(bgr, (self.p["width"], self.p["height"]), interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        self.pub_image.publish(self.codec.to_msg(rgb, "rgb8", stamp_ns, self.frame_id))
+        info = self._camera_info(rgb.shape[1], rgb.shape[0])
+        info.header.stamp = ns_to_stamp(stamp_ns)
+        self.pub_info.publish(info)
+        if self.pub_jpeg is not None:
+            self.pub_jpeg.publish(compressed_jpeg(rgb, self.p["jpeg_quality"], stamp_ns, self.frame_id))
+
+    def _on_state(self, state: str, message: str) -> None:
+        log = self.get_logger()
+        (log.error if state == DISCONNECTED else log.info)(f"camera '{self.camera_name}': {message}")
+
+    def _publish_diagnostics(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        snap = self.stats.snapshot(self.get_clock().now().nanoseconds)
+        level, message = assess(self.loop.status, snap, self.stats.expected_fps, self.limits)
+        values = stream_values(self.loop.status, snap, self.stats.expected_fps, self.loop.source.size)
+        values["source"] = self.p["source"]
+        values["codec"] = self.codec.backend
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [make_status(f"{self.get_name()}: camera {self.camera_name}", str(self.p["source"]),
+                                  level, message, values)]
+        self.pub_diag.publish(msg)
+
+    def close(self) -> None:
+        self.loop.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("sensors camera_node: not implemented yet in this workspace version", file=sys.stderr)
-    return 2
+    return run_node(CameraNode, argv)
 
 
 if __name__ == "__main__":
