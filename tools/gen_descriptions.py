@@ -302,11 +302,14 @@ def gen_so101() -> str:
     for i, j in enumerate(spec["joints"]):
         s += joint_xml(j["name"], "revolute", links[i], links[i + 1], *origins[i],
                        limit=(j["lower"], j["upper"], j["max_velocity"], j["max_effort"]))
-    # fixed jaw on the gripper link, moving jaw on the 'gripper' joint; fingers point along -z
-    s += box_link("so101_fixed_jaw", [0.012, 0.02, 0.06], [0.0, 0.0, -0.03], 0.02, "dark")
-    s += joint_xml("so101_fixed_jaw_joint", "fixed", "so101_gripper_link", "so101_fixed_jaw", [-0.012, 0, -0.05], [0, 0, 0])
+    # Jaws built to grasp: a fixed jaw plate and a moving jaw plate facing each other across the
+    # gripper link's x axis (the moving jaw swings about the published 'gripper' joint, opening
+    # toward +x), both centred on the joint's y so that they meet an object squarely. At q = 0 the
+    # inner faces are 0.02 m apart; closing to q < 0 presses the tip toward the fixed jaw.
+    s += box_link("so101_fixed_jaw", [0.01, 0.02, 0.07], [0.0, 0.0, -0.035], 0.02, "dark")
+    s += joint_xml("so101_fixed_jaw_joint", "fixed", "so101_gripper_link", "so101_fixed_jaw", [-0.01, 0.0188, -0.035], [0, 0, 0])
     g = spec["gripper"]
-    s += box_link("so101_moving_jaw", [0.06, 0.012, 0.02], [0.0, -0.03, 0.0], 0.02, "dark")
+    s += box_link("so101_moving_jaw", [0.01, 0.085, 0.02], [0.0, -0.0425, 0.0], 0.02, "dark")
     s += joint_xml("gripper", "revolute", "so101_gripper_link", "so101_moving_jaw", [0.0202, 0.0188, -0.0234], [PI / 2, 0, 0],
                    limit=(g["lower"], g["upper"], g["max_velocity"], g["max_effort"]))
     s += '  <link name="so101_tcp"/>\n'
