@@ -1,10 +1,57 @@
-"""`bag_to_dataset convert`: filled in by its own issue."""
+"""`bag_to_dataset convert INPUT... --mapping SETUP --output DIR`: bags -> LeRobot v3.0 dataset."""
+from __future__ import annotations
+
+import argparse
+import logging
 import sys
+
+from .bagio import BagError
+from .convert import ConversionError, convert
+from .mapping import MappingError
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("bag_to_dataset convert: not implemented yet in this workspace version", file=sys.stderr)
-    return 2
+    ap = argparse.ArgumentParser(prog="bag_to_dataset convert", description=__doc__)
+    ap.add_argument("inputs", nargs="+", help="bag directories (ros2 bag record, sqlite3 or MCAP) or recorder "
+                                              "session directories")
+    ap.add_argument("-m", "--mapping", required=True,
+                    help="setup name in config/dataset (e.g. sim_so101) or a mapping YAML path")
+    ap.add_argument("-o", "--output", required=True, help="dataset root to create (or update)")
+    ap.add_argument("--fps", type=int, help="override the mapping's fps")
+    ap.add_argument("--task", help="task text for every episode (default: recorder metadata, then the mapping)")
+    ap.add_argument("--robot-type", help="robot_type (default: recorder metadata, then the mapping)")
+    ap.add_argument("--codec", choices=["libsvtav1", "av1", "libx264", "h264"], help="override the video codec")
+    ap.add_argument("-j", "--workers", type=int, help="episodes converted in parallel (default: CPU cores)")
+    ap.add_argument("--include-incomplete", action="store_true", help="also convert interrupted episodes")
+    ap.add_argument("--force", action="store_true", help="re-convert every episode, ignoring finished work")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        result = convert(args.inputs, args.mapping, args.output, workers=args.workers, fps=args.fps,
+                         task=args.task, robot_type=args.robot_type, codec=args.codec,
+                         include_incomplete=args.include_incomplete, force=args.force,
+                         progress=not args.no_progress)
+    except (BagError, ConversionError, MappingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result.up_to_date:
+        print(f"{result.output}: up to date ({len(result.episodes)} episodes from the same inputs); "
+              f"use --force to convert again")
+        return 0
+    frames = sum(e["length"] for e in result.episodes)
+    print(f"{result.output}: {len(result.episodes)} episodes, {frames} frames "
+          f"({result.converted} converted, {result.reused} reused from an earlier run)")
+    for e in result.episodes:
+        gaps = {k: (v["gaps"], v["stale_frames"], v["dropped_frames"]) for k, v in e["report"].items()
+                if v["gaps"] or v["stale_frames"] or v["dropped_frames"]}
+        if gaps:
+            print(f"  {e['name']}: gaps (gaps, stale frames, dropped frames): {gaps}")
+    for bag, why in result.skipped:
+        print(f"skipped {bag}: {why}")
+    for bag, err in result.failures:
+        print(f"FAILED {bag}: {err}", file=sys.stderr)
+    return 1 if result.failures else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,177 @@
+"""Converting one bag into one cached episode: aligned vectors (npz), one mp4 per camera, a summary.
+
+Two passes over the bag: the first reads every stream's times (and the small vector messages),
+the second streams only the image messages the aligned clock picks into the encoders, so memory
+does not grow with the episode's length.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .align import AlignmentError, StreamTimes, align_streams
+from .bagio import BagError, BagReader, EpisodeInput
+from .mapping import SOURCE_TYPES, Mapping, Source
+from .messages import decode_vector, header_stamp_ns, image_to_rgb
+from .video import ImageHistogram, StreamingEncoder
+
+SUMMARY = "episode.json"
+
+
+def _label(feature: str, source: Source, many: bool) -> str:
+    return f"{feature} <- {source.topic}" if many else source.topic
+
+
+class _Camera:
+    """Feeds one camera's picked messages to its encoder in frame order."""
+
+    def __init__(self, key: str, ordinals: np.ndarray, out: Path, mapping: Mapping, threads: int):
+        self.key, self.ordinals, self.out = key, ordinals, out
+        self.mapping, self.threads = mapping, threads
+        self.needed = set(ordinals.tolist())
+        last_use: dict[int, int] = {}
+        for i, k in enumerate(ordinals.tolist()):
+            last_use[k] = i
+        self.last_use = last_use
+        n = ordinals.size
+        self.sample = set(np.unique(np.linspace(0, n - 1, min(n, mapping.image_stats_frames)).astype(int)).tolist())
+        self.hist = ImageHistogram()
+        self.pending: dict[int, np.ndarray] = {}
+        self.next = 0
+        self.encoder: StreamingEncoder | None = None
+
+    def offer(self, ordinal: int, raw, msgtype: str) -> None:
+        if ordinal not in self.needed:
+            return
+        rgb = image_to_rgb(raw, msgtype)
+        if self.encoder is None:
+            h, w = rgb.shape[:2]
+            self.encoder = StreamingEncoder(self.out, self.mapping.fps, w, h, self.mapping.video, self.threads)
+        self.pending[ordinal] = rgb
+        n = self.ordinals.size
+        while self.next < n and int(self.ordinals[self.next]) in self.pending:
+            img = self.pending[int(self.ordinals[self.next])]
+            self.encoder.add(img)
+            if self.next in self.sample:
+                self.hist.add(img)
+            self.next += 1
+        for k in [k for k in self.pending if self.last_use[k] < self.next]:
+            del self.pending[k]
+
+    def finish(self) -> dict:
+        if self.encoder is None or self.next != self.ordinals.size:
+            raise ValueError(f"{self.key}: only {self.next} of {self.ordinals.size} frames could be encoded")
+        self.encoder.close()
+        return {"width": self.encoder.width, "height": self.encoder.height, "frames": self.encoder.frames,
+                "bytes": self.out.stat().st_size}
+
+
+def convert_episode(ep: EpisodeInput, mapping: Mapping, dest: Path, task: str, robot_type: str | None,
+                    threads: int = 1) -> dict:
+    """Write the episode into `dest` (atomically: a temp folder renamed at the end); returns its summary."""
+    tmp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        with BagReader(ep) as bag:
+            summary = _convert(bag, ep, mapping, tmp, threads)
+        summary.update(task=task, robot_type=robot_type, source=str(ep.path), name=ep.name,
+                       success=ep.episode_meta.get("success"))
+        with open(tmp / SUMMARY, "w") as f:
+            json.dump(summary, f, indent=1, sort_keys=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.rename(tmp, dest)
+        return summary
+    except (AlignmentError, ValueError, KeyError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, BagError):
+            raise
+        raise BagError(f"{ep.path}: episode {ep.name}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, threads: int) -> dict:
+    bag.require(mapping.topics)
+    many = len({s.topic for f in mapping.features for s in f.sources}) < sum(len(f.sources) for f in mapping.features)
+    by_topic: dict[str, list[tuple[str, Source]]] = {}
+    for f in mapping.features:
+        for s in f.sources:
+            msgtype = bag.topics[s.topic][0]
+            if msgtype not in SOURCE_TYPES[s.type]:
+                raise BagError(f"{bag.path}: episode {ep.name}: topic {s.topic} has type {msgtype}, "
+                               f"the mapping's '{s.type}' needs {SOURCE_TYPES[s.type]}")
+            by_topic.setdefault(s.topic, []).append((_label(f.name, s, many), s))
+
+    times: dict[str, list[int]] = {lbl: [] for srcs in by_topic.values() for lbl, _ in srcs}
+    values: dict[str, list[np.ndarray]] = {lbl: [] for lbl in times}
+    image_topics = sorted({s.topic for f in mapping.video_features for s in f.sources})
+    for topic, msgtype, t_recv, raw in bag.messages(mapping.topics):
+        for lbl, s in by_topic[topic]:
+            try:
+                if s.is_image:
+                    t = header_stamp_ns(raw) if s.time == "header" else t_recv
+                else:
+                    stamp, vec = decode_vector(raw, msgtype, s)
+                    t = stamp if s.time == "header" else t_recv
+                    values[lbl].append(vec)
+            except (ValueError, KeyError) as exc:
+                raise BagError(f"{bag.path}: episode {ep.name}: {topic} message {len(times[lbl])} "
+                               f"(t={t_recv / 1e9:.3f}): {exc}") from exc
+            if s.time == "header" and t == 0:
+                raise BagError(f"{bag.path}: episode {ep.name}: {topic} has header.stamp 0 "
+                               f"(unset by the publisher); map it with time: receive")
+            times[lbl].append(t)
+
+    streams, orders = [], {}
+    for srcs in by_topic.values():
+        for lbl, s in srcs:
+            t = np.asarray(times[lbl], dtype=np.int64)
+            order = np.argsort(t, kind="stable")  # header stamps may arrive out of order
+            orders[lbl] = order
+            streams.append(StreamTimes(lbl, t[order], s.policy, s.tolerance))
+    alignment = align_streams(streams, mapping.fps)
+
+    arrays: dict[str, np.ndarray] = {}
+    for f in mapping.vector_features:
+        parts = []
+        for s in f.sources:
+            lbl = _label(f.name, s, many)
+            sorted_vals = np.stack(values[lbl])[orders[lbl]]
+            parts.append(sorted_vals[alignment.indices[lbl]])
+        arrays[f.name] = np.concatenate(parts, axis=1).astype(np.float32)
+        if not np.all(np.isfinite(arrays[f.name])):
+            bad = int((~np.isfinite(arrays[f.name])).any(axis=1).sum())
+            raise BagError(f"{bag.path}: episode {ep.name}: {f.name} has non-finite values in {bad} frames")
+    arrays["source_time_ns"] = alignment.frame_times_ns
+
+    cameras: dict[str, _Camera] = {}
+    topic_cams: dict[str, list[_Camera]] = {}
+    for f in mapping.video_features:
+        s = f.sources[0]
+        lbl = _label(f.name, s, many)
+        ordinals = orders[lbl][alignment.indices[lbl]]
+        cam = _Camera(f.name, ordinals, out / f"{f.name}.mp4", mapping, threads)
+        cameras[f.name] = cam
+        topic_cams.setdefault(s.topic, []).append(cam)
+    if cameras:
+        counters = dict.fromkeys(image_topics, 0)
+        for topic, msgtype, t_recv, raw in bag.messages(image_topics):
+            k = counters[topic]
+            counters[topic] = k + 1
+            for cam in topic_cams[topic]:
+                try:
+                    cam.offer(k, raw, msgtype)
+                except ValueError as exc:
+                    raise BagError(f"{bag.path}: episode {ep.name}: {topic} message {k} "
+                                   f"(t={t_recv / 1e9:.3f}): {exc}") from exc
+    videos = {key: cam.finish() for key, cam in cameras.items()}
+    np.savez(out / "arrays.npz", **arrays, **{f"hist:{k}": c.hist.counts for k, c in cameras.items()})
+    return {"length": alignment.length, "start_ns": alignment.start_ns, "videos": videos,
+            "image_stats_frames": {k: len(c.sample) for k, c in cameras.items()},
+            "report": alignment.report, "storage": [p.name for p in ep.storage_files()]}

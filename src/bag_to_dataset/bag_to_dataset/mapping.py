@@ -1,0 +1,224 @@
+"""The mapping YAML (config/dataset/<setup>.yaml): which bag topic feeds which dataset feature.
+
+A feature is one or more *sources* (topics) whose aligned vectors are concatenated, or one image
+topic. See docs/bag_to_dataset.md for the file format.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+from robot_common.paths import config_dir
+
+# source type -> ROS message types it accepts
+SOURCE_TYPES = {
+    "joint_state": ("sensor_msgs/msg/JointState",),
+    "trajectory": ("trajectory_msgs/msg/JointTrajectory",),
+    "float_array": ("std_msgs/msg/Float64MultiArray", "std_msgs/msg/Float32MultiArray"),
+    "scalar": ("std_msgs/msg/Float32", "std_msgs/msg/Float64"),
+    "wrench": ("geometry_msgs/msg/WrenchStamped",),
+    "image": ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"),
+}
+HEADERLESS = ("float_array", "scalar")
+POLICIES = ("hold", "tolerance", "drop")
+TIME_SOURCES = ("header", "receive")
+CODECS = {"libsvtav1": "av1", "av1": "av1", "libx264": "h264", "h264": "h264"}
+WRENCH_NAMES = ["force.x", "force.y", "force.z", "torque.x", "torque.y", "torque.z"]
+
+
+class MappingError(ValueError):
+    """A mapping YAML that is missing fields or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Source:
+    topic: str
+    type: str
+    names: tuple[str, ...] = ()      # vector element names (joint names for joint_state/trajectory)
+    field: str = "position"           # joint_state: position | velocity | effort
+    time: str = "header"              # header | receive
+    policy: str = "hold"              # hold | tolerance | drop
+    tolerance: float = 0.1            # seconds; stale beyond this is a gap
+
+    @property
+    def is_image(self) -> bool:
+        return self.type == "image"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    sources: tuple[Source, ...]
+
+    @property
+    def is_video(self) -> bool:
+        return self.sources[0].is_image
+
+    @property
+    def names(self) -> list[str]:
+        return [n for s in self.sources for n in s.names]
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    codec: str = "libsvtav1"
+    crf: int = 30
+    preset: int | str = 12
+    g: int = 2
+    pix_fmt: str = "yuv420p"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    fps: int
+    features: tuple[Feature, ...]
+    robot_type: str | None = None
+    task: str | None = None
+    video: VideoSettings = field(default_factory=VideoSettings)
+    chunks_size: int = 1000
+    data_files_size_in_mb: float = 100
+    video_files_size_in_mb: float = 200
+    image_stats_frames: int = 100
+    source: str = ""
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({s.topic for f in self.features for s in f.sources})
+
+    @property
+    def video_features(self) -> list[Feature]:
+        return [f for f in self.features if f.is_video]
+
+    @property
+    def vector_features(self) -> list[Feature]:
+        return [f for f in self.features if not f.is_video]
+
+    def digest(self) -> str:
+        """Stable hash of everything that changes the converted output."""
+        data = asdict(self)
+        data.pop("source")
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def replace(self, **changes) -> Mapping:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return Mapping(**data)
+
+
+def _robot_joint_names(robot: str, which: str) -> list[str]:
+    from robot_common.spec import load_robot_spec
+
+    spec = load_robot_spec(robot)
+    arm = spec.joint_names
+    grip = [spec.gripper.joint] if spec.gripper else []
+    return {"robot": arm + grip, "arm": arm, "gripper": grip}[which]
+
+
+def _parse_source(raw: dict, robot: str | None, where: str) -> Source:
+    if not isinstance(raw, dict) or "topic" not in raw:
+        raise MappingError(f"{where}: each source needs a 'topic'")
+    stype = raw.get("type", "joint_state")
+    if stype not in SOURCE_TYPES:
+        raise MappingError(f"{where}: unknown type '{stype}'; known: {sorted(SOURCE_TYPES)}")
+    names = raw.get("names", raw.get("joints"))
+    if isinstance(names, str):
+        if names not in ("robot", "arm", "gripper"):
+            raise MappingError(f"{where}: joints '{names}' must be a list or one of robot, arm, gripper")
+        if not robot:
+            raise MappingError(f"{where}: joints '{names}' needs a top-level 'robot' (config/robots/<robot>.yaml)")
+        names = _robot_joint_names(robot, names)
+    elif names is None:
+        if stype == "wrench":
+            names = WRENCH_NAMES
+        elif stype == "scalar":
+            names = [raw["topic"].rstrip("/").split("/")[-1]]
+        elif stype != "image":
+            raise MappingError(f"{where}: type {stype} needs 'joints' or 'names'")
+        else:
+            names = []
+    time = raw.get("time", "receive" if stype in HEADERLESS else "header")
+    if time not in TIME_SOURCES:
+        raise MappingError(f"{where}: time must be one of {TIME_SOURCES}, got '{time}'")
+    if time == "header" and stype in HEADERLESS:
+        raise MappingError(f"{where}: {stype} messages have no header; use time: receive")
+    policy = raw.get("policy", "hold")
+    if policy not in POLICIES:
+        raise MappingError(f"{where}: policy must be one of {POLICIES}, got '{policy}'")
+    tolerance = float(raw.get("tolerance", 0.1))
+    if tolerance <= 0:
+        raise MappingError(f"{where}: tolerance must be > 0 s")
+    fld = raw.get("field", "position")
+    if fld not in ("position", "velocity", "effort"):
+        raise MappingError(f"{where}: field must be position, velocity or effort")
+    return Source(topic=str(raw["topic"]), type=stype, names=tuple(str(n) for n in names), field=fld,
+                  time=time, policy=policy, tolerance=tolerance)
+
+
+def parse_mapping(data: dict, where: str = "<mapping>") -> Mapping:
+    if not isinstance(data, dict):
+        raise MappingError(f"{where}: not a mapping YAML")
+    robot = data.get("robot")
+    fps = data.get("fps", 30)
+    if not isinstance(fps, int) or fps <= 0:
+        raise MappingError(f"{where}: fps must be a positive integer, got {fps!r}")
+    feats_raw = data.get("features")
+    if not isinstance(feats_raw, dict) or not feats_raw:
+        raise MappingError(f"{where}: 'features' must map feature names to sources")
+    features = []
+    for name, spec in feats_raw.items():
+        fw = f"{where}: features.{name}"
+        raw_sources = spec.get("sources", [spec]) if isinstance(spec, dict) else spec
+        if not isinstance(raw_sources, list) or not raw_sources:
+            raise MappingError(f"{fw}: needs a topic or a list of sources")
+        sources = tuple(_parse_source(s, robot, f"{fw}.sources[{i}]") for i, s in enumerate(raw_sources))
+        images = [s.is_image for s in sources]
+        if any(images) and (len(sources) > 1 or not name.startswith(("observation.images.", "observation.tactile."))):
+            raise MappingError(f"{fw}: an image topic must be the only source of an observation.images.<camera> "
+                               f"(or observation.tactile.<name>) feature")
+        if not any(images) and name.startswith("observation.images."):
+            raise MappingError(f"{fw}: observation.images.* features must come from an image topic")
+        features.append(Feature(name=str(name), sources=sources))
+    names = [f.name for f in features]
+    for required in ("observation.state", "action"):
+        if required not in names:
+            raise MappingError(f"{where}: features must include '{required}' (the policy trainer reads it)")
+    video = dict(data.get("video") or {})
+    codec = video.get("codec", "libsvtav1")
+    if codec not in CODECS:
+        raise MappingError(f"{where}: video.codec must be one of {sorted(CODECS)}")
+    video["codec"] = "libsvtav1" if CODECS[codec] == "av1" else "libx264"
+    if video["codec"] == "libx264" and "crf" not in video:
+        video["crf"] = 23
+    if video["codec"] == "libx264" and "preset" not in video:
+        video["preset"] = "veryfast"
+    files = dict(data.get("files") or {})
+    return Mapping(
+        fps=fps,
+        features=tuple(features),
+        robot_type=data.get("robot_type", robot),
+        task=data.get("task"),
+        video=VideoSettings(**video),
+        chunks_size=int(files.get("chunks_size", 1000)),
+        data_files_size_in_mb=float(files.get("data_files_size_in_mb", 100)),
+        video_files_size_in_mb=float(files.get("video_files_size_in_mb", 200)),
+        image_stats_frames=int(data.get("image_stats_frames", 100)),
+        source=where,
+    )
+
+
+def load_mapping(name_or_path: str | Path) -> Mapping:
+    """A mapping by setup name ('sim_so101', from config/dataset) or by YAML path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        directory = config_dir("dataset")
+        path = directory / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = sorted(p.stem for p in directory.glob("*.yaml"))
+            raise MappingError(f"unknown dataset mapping '{name_or_path}'; known: {known}")
+    if not path.exists():
+        raise MappingError(f"mapping file {path} does not exist")
+    with open(path) as f:
+        return parse_mapping(yaml.safe_load(f), where=str(path))
