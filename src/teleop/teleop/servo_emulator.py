@@ -329,3 +329,38 @@ class BusEmulator:
                     self.servos[params[k]].write(addr, params[k + 1:k + 1 + n])
             return []
         return [] if broadcast else [self._scs_status(sid, 0x08, b"")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve an emulated bus until stdin closes; prints `PORT <path>` first. Angles follow
+    center + amplitude * sin(2 pi f t + phase_i), so benches and demos get a moving leader."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="emulated Dynamixel / Feetech servo bus on a pty")
+    ap.add_argument("--protocol", choices=["dynamixel", "feetech"], default="feetech")
+    ap.add_argument("--ids", default="1,2,3,4,5,6", help="comma-separated servo ids")
+    ap.add_argument("--center", type=float, default=math.pi, help="raw angle at the middle (rad)")
+    ap.add_argument("--amplitude", type=float, default=0.0, help="sine amplitude (rad)")
+    ap.add_argument("--freq", type=float, default=0.5, help="sine frequency (Hz)")
+    args = ap.parse_args(argv)
+    ids = [int(i) for i in args.ids.split(",")]
+    emu = BusEmulator(args.protocol, ids)
+
+    def script(t: float) -> dict[int, float]:
+        return {i: args.center + args.amplitude * math.sin(2 * math.pi * args.freq * t + 0.3 * k)
+                for k, i in enumerate(ids)}
+
+    emu.set_angles(script(0.0))
+    emu.script = script
+    print(f"PORT {emu.port}", flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin (or dies)
+    except KeyboardInterrupt:
+        pass
+    emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
