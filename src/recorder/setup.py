@@ -42,5 +42,6 @@ setup(
     entry_points={"console_scripts": [
         "recorder_node = recorder.recorder_node:main",
         "record = recorder.record_cli:main",
+        "repair = recorder.repair:main",
     ]},
 )
