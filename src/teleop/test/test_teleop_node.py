@@ -1,0 +1,148 @@
+"""teleop_node over real DDS: an SO-101 leader on the emulated Feetech bus, a probe as follower."""
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+from robot_common.conversions import make_joint_state
+from robot_common.spec import load_robot_spec
+from robot_common.testing import NodeProcess, ProbeNode, python_module_cmd, wait_for
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+from teleop.calibration import Calibration, save_calibration
+from teleop.leaders import follower_names
+from teleop.servo_emulator import BusEmulator
+from trajectory_msgs.msg import JointTrajectory
+
+SPEC = load_robot_spec("so101")
+NAMES = follower_names(SPEC)
+RATE = 250.0
+# offsets pi: joint zero at tick 2048; gripper raw pi-0.5 (closed) .. pi+0.5 (open)
+CAL = Calibration(offsets=[math.pi] * 5, signs=[1, 1, 1, 1, -1], lower=SPEC.lower, upper=SPEC.upper,
+                  gripper_open=math.pi + 0.5, gripper_closed=math.pi - 0.5, style="so101")
+
+
+def leader_raw(q: np.ndarray, grip01: float = 0.5) -> dict[int, float]:
+    raw = {i + 1: math.pi + CAL.signs[i] * q[i] for i in range(5)}
+    raw[6] = CAL.gripper_closed + grip01 * (CAL.gripper_open - CAL.gripper_closed)
+    return raw
+
+
+def node_cmd(port: str, cal_file, *extra: str) -> list[str]:
+    return python_module_cmd(
+        "teleop.teleop_node", "--ros-args", "-p", "robot:=so101", "-p", "leader.type:=so101",
+        "-p", f"leader.port:={port}", "-p", "leader.ids:=[1,2,3,4,5]", "-p", "leader.gripper_id:=6",
+        "-p", f"calibration_file:={cal_file}", "-p", f"rate_hz:={RATE}", *extra)
+
+
+class Follower:
+    """Publishes a fixed follower pose on /joint_states at 100 Hz from the probe."""
+
+    def __init__(self, probe: ProbeNode, q: np.ndarray) -> None:
+        self.q = q
+        self.pub = probe.node.create_publisher(JointState, "/joint_states", 10)
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while self.running:
+            self.pub.publish(make_joint_state(NAMES, self.q))
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join()
+
+
+def positions(trajs, start=0) -> np.ndarray:
+    return np.array([list(m.points[0].positions) for _, m in trajs[start:]])
+
+
+def test_gate_tracking_caps_and_unplug(tmp_path):
+    cal_file = save_calibration(tmp_path / "cal.yaml", CAL)
+    home = np.append(SPEC.home, 0.55)  # follower gripper jaw mid-way
+    with BusEmulator("feetech", [1, 2, 3, 4, 5, 6]) as emu, ProbeNode() as probe:
+        misaligned = SPEC.home.copy()
+        misaligned[1] += 0.5
+        emu.set_angles(leader_raw(misaligned))
+        trajs = probe.collect(JointTrajectory, "/arm_controller/joint_trajectory")
+        grips = probe.collect(Float64MultiArray, "/gripper_controller/commands")
+        leader_states = probe.collect(JointState, "/leader/joint_states")
+        status = probe.collect(String, "/teleop_node/status")
+        follower = Follower(probe, home)
+        node = NodeProcess(node_cmd(emu.port, cal_file), tmp_path / "node.log")
+        try:
+            wait_for(lambda: any("aligning" in m.data for _, m in status), 30, what="aligning status")
+            time.sleep(0.5)
+            assert trajs == [], "commanded while misaligned"
+            last = [m.data for _, m in status][-1]
+            assert "shoulder_lift +0.500 rad" in last, last
+            assert leader_states and list(leader_states[-1][1].name) == NAMES
+            np.testing.assert_allclose(leader_states[-1][1].position[:5], misaligned, atol=3e-3)
+
+            # align: engages from the follower's pose, then tracks a moving leader
+            emu.set_angles(leader_raw(SPEC.home + 0.05))
+            wait_for(lambda: len(trajs) > 20, 20, what="trajectories after aligning")
+            first = trajs[0][1]
+            assert list(first.joint_names) == SPEC.joint_names
+            assert first.header.stamp.sec == 0 and first.header.stamp.nanosec == 0  # JTC: start now
+            t0 = time.monotonic()
+            emu.script = lambda t: leader_raw(SPEC.home + 0.05 + 0.2 * math.sin(2 * math.pi * 0.5 * (t - 0)))
+            time.sleep(1.5)
+            emu.script = None
+            target = SPEC.home + 0.1
+            emu.set_angles(leader_raw(target, grip01=1.0))
+            wait_for(lambda: np.allclose(positions(trajs, -1)[0], target, atol=3e-3), 10, what="tracking")
+            wait_for(lambda: grips and abs(grips[-1][1].data[0] - SPEC.gripper.open) < 1e-3, 10, what="gripper")
+            assert time.monotonic() - t0 < 60
+
+            # a jumping leader (0.4 rad in one read, up to beyond the joint limit): clamped and capped
+            n0 = len(trajs)
+            jump = target.copy()
+            while jump[0] < SPEC.upper[0]:  # 0.4 rad per read (not yet garbage), past the limit
+                jump[0] += 0.4
+                emu.set_angles(leader_raw(jump, grip01=1.0))
+                time.sleep(0.1)
+            wait_for(lambda: abs(positions(trajs, -1)[0][0] - SPEC.upper[0]) < 1e-9, 10, what="clamp at limit")
+            p = positions(trajs, max(0, n0 - 1))
+            steps = np.abs(np.diff(p, axis=0))
+            assert np.all(steps <= SPEC.max_velocity * 3 / RATE + 1e-9)   # dt is capped at 3 periods
+            assert np.all(p[:, 0] <= SPEC.upper[0] + 1e-12)
+            assert len(p) > 5  # it took several capped ticks to get there
+
+            # unplug the bus mid-run: commands hold the last one, then stop; status reports a fault
+            held = positions(trajs, -1)[0]
+            emu.unplug()
+            wait_for(lambda: any(m.data.startswith("fault") for _, m in status), 20, what="fault status")
+            n_fault = len(trajs)
+            time.sleep(0.5)
+            assert len(trajs) == n_fault, "commands after the fault"
+            after = positions(trajs, n0)[-5:]
+            np.testing.assert_allclose(after, np.tile(held, (len(after), 1)))
+            assert node.alive
+        finally:
+            follower.stop()
+            node.stop()
+    log = (tmp_path / "node.log").read_text()
+    assert "disengaged after" in log and "no status packet" in log
+
+
+@pytest.mark.parametrize("case", ["missing_port", "uncalibrated"])
+def test_node_refuses_to_start_without_a_real_leader(tmp_path, case):
+    with BusEmulator("feetech", [1, 2, 3, 4, 5, 6]) as emu:
+        if case == "missing_port":
+            cmd = node_cmd(str(tmp_path / "ttyACM7"), save_calibration(tmp_path / "c.yaml", CAL))
+            expect = "does not exist"
+        else:
+            from robot_common.paths import source_root
+            cmd = node_cmd(emu.port, source_root() / "config" / "teleop" / "so101_leader.yaml")
+            expect = "uncalibrated template"
+        node = NodeProcess(cmd, tmp_path / "node.log")
+        try:
+            wait_for(lambda: not node.alive, 30, what="the node to exit")
+        finally:
+            code = node.stop()
+    assert code == 1
+    assert expect in (tmp_path / "node.log").read_text()
