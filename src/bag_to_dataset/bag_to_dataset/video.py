@@ -71,7 +71,7 @@ def concat_videos(parts: list[Path], frame_counts: list[int], fps: int, out: Pat
             with av.open(str(part)) as in_c:
                 in_s = in_c.streams.video[0]
                 if out_s is None:
-                    out_s = out_c.add_stream_from_template(in_s)
+                    out_s = out_c.add_stream_from_template(in_s, opaque=True)
                     out_s.time_base = in_s.time_base
                 shift = int(round(Fraction(offset_frames, fps) / in_s.time_base))
                 for pkt in in_c.demux(in_s):

@@ -1,0 +1,165 @@
+"""Bags -> dataset -> independent checks with pyarrow/pandas/PyAV against the bags' ground truth."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from bag_to_dataset.synthetic import NS, synth_image, write_bag, write_session
+from robot_common.testing import ros_env
+
+from bag_to_dataset import convert, validate_dataset
+
+FPS = 30
+CAMS = {"front": (96, 64), "wrist": (64, 48)}
+
+
+def expected_frames(truth, topics, fps=FPS):
+    """Independent re-statement of the alignment: start when all streams have data, causal hold."""
+    start = max(int(truth.streams[t].header_ns[0]) for t in topics)
+    end = min(int(truth.streams[t].header_ns[-1]) for t in topics)
+    n = (end - start) * fps // NS + 1
+    return start + np.arange(n, dtype=np.int64) * NS // fps
+
+
+def hold(times, query):
+    return np.searchsorted(times, query, side="right") - 1
+
+
+@pytest.fixture(scope="module")
+def session_dataset(tmp_path_factory, so101_names, mapping_factory):
+    root = tmp_path_factory.mktemp("rt")
+    truths = write_session(root / "session", 3, so101_names, robot="so101", task="pick the cube",
+                           cameras=CAMS, duration=2.0, jitter=0.004)
+    mapping = mapping_factory(root / "map.yaml", robot_type=None)
+    result = convert([root / "session"], mapping, root / "ds", workers=2, progress=False)
+    return root / "ds", truths, result
+
+
+def test_recorder_session_round_trip(session_dataset, so101_names):
+    ds, truths, result = session_dataset
+    assert result.ok and result.converted == 3
+    assert validate_dataset(ds) == []
+    info = json.loads((ds / "meta" / "info.json").read_text())
+    assert info["robot_type"] == "so101"                       # from the recorder metadata
+    assert info["features"]["observation.state"]["names"] == so101_names
+    data = pd.read_parquet(ds / "data" / "chunk-000" / "file-000.parquet")
+    eps = pd.read_parquet(ds / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    tasks = pd.read_parquet(ds / "meta" / "tasks.parquet")
+    assert tasks.index.name == "task" and tasks.loc["pick the cube", "task_index"] == 0
+    assert data["index"].tolist() == list(range(len(data)))
+    topics = ["/joint_states", "/leader/joint_states"] + [f"/cameras/{c}/image_raw" for c in CAMS]
+    for e, truth in enumerate(truths):
+        rows = data[data["episode_index"] == e]
+        frames = expected_frames(truth, topics)
+        assert len(rows) == len(frames) == eps.loc[e, "length"]
+        np.testing.assert_array_equal(rows["timestamp"].to_numpy(), (np.arange(len(frames)) / FPS).astype(np.float32))
+        for feat, topic in (("observation.state", "/joint_states"), ("action", "/leader/joint_states")):
+            s = truth.streams[topic]
+            want = s.values[hold(s.header_ns, frames)].astype(np.float32)   # reordered to the spec's names
+            np.testing.assert_allclose(np.stack(rows[feat].to_numpy()), want, atol=1e-7)
+
+
+def test_video_frames_are_exact(session_dataset):
+    """Every decoded frame sits at from_timestamp + i / fps and shows the image the clock picked."""
+    ds, truths, _ = session_dataset
+    eps = pd.read_parquet(ds / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    topics = ["/joint_states", "/leader/joint_states"] + [f"/cameras/{c}/image_raw" for c in CAMS]
+    for cam, (w, h) in CAMS.items():
+        key = f"observation.images.{cam}"
+        with av.open(str(ds / "videos" / key / "chunk-000" / "file-000.mp4")) as c:
+            decoded = [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+        assert len(decoded) == eps["length"].sum()
+        for e, truth in enumerate(truths):
+            frm = eps.loc[e, f"videos/{key}/from_timestamp"]
+            assert frm == pytest.approx(eps["length"][:e].sum() / FPS, abs=1e-9)
+            frames = expected_frames(truth, topics)
+            ks = hold(truth.streams[f"/cameras/{cam}/image_raw"].header_ns, frames)
+            ci = truth.cameras[cam][2]
+            for i, k in enumerate(ks):
+                t, img = decoded[int(eps.loc[e, "dataset_from_index"]) + i]
+                assert abs(t - (frm + i / FPS)) < 1e-6
+                assert np.abs(img.astype(int) - synth_image(int(k), w, h, ci)).mean() < 15
+                # the top-left block's colour encodes the message index: it must be k, not a neighbour
+                block = img[2: h // 4 - 2, 2: w // 4 - 2].reshape(-1, 3).mean(0)
+                dist = {d: np.abs(block - synth_image(int(k) + d, w, h, ci)[0, 0]).max() for d in range(-2, 3)}
+                assert min(dist, key=dist.get) == 0 and dist[0] < 12, (cam, e, i, dist)
+
+
+def test_stats_match_numpy(session_dataset):
+    ds, _, _ = session_dataset
+    stats = json.loads((ds / "meta" / "stats.json").read_text())
+    data = pd.read_parquet(ds / "data" / "chunk-000" / "file-000.parquet")
+    for feat in ("observation.state", "action", "timestamp", "index"):
+        x = np.stack(data[feat].to_numpy()).astype(np.float64).reshape(len(data), -1)
+        s = {k: np.asarray(v, dtype=np.float64) for k, v in stats[feat].items()}
+        np.testing.assert_allclose(s["mean"], x.mean(0), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(s["std"], x.std(0), rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(s["min"], x.min(0))
+        np.testing.assert_array_equal(s["max"], x.max(0))
+        for q, v in (("q01", 0.01), ("q10", 0.1), ("q50", 0.5), ("q90", 0.9), ("q99", 0.99)):
+            np.testing.assert_allclose(s[q], np.quantile(x, v, axis=0), rtol=1e-12)
+        assert s["count"].tolist() == [len(data)]
+    img = {k: np.asarray(v) for k, v in stats["observation.images.front"].items()}
+    assert img["mean"].shape == (3, 1, 1) and 0 < img["mean"].min() < img["mean"].max() < 1
+    assert np.all(img["q01"] <= img["q50"]) and np.all(img["q50"] <= img["q99"])
+
+
+def test_plain_sqlite3_bag_with_trajectory_action_via_cli(tmp_path, fr3_spec, mapping_factory):
+    """A `ros2 bag record`-style sqlite3 bag (no recorder metadata), action from the commanded trajectory."""
+    names = fr3_spec.joint_names + [fr3_spec.gripper.joint]
+    truth = write_bag(tmp_path / "plain_bag", names, storage="sqlite3", duration=1.5, trajectory=True,
+                      gripper_joint=fr3_spec.gripper.joint, cameras={"front": (64, 48)}, wrench=True)
+    mapping = mapping_factory(tmp_path / "map.yaml", base="gello_franka",
+                              drop=("observation.images.wrist", "observation.tactile.left_finger.image"))
+    out = tmp_path / "ds"
+    run = subprocess.run([sys.executable, "-m", "bag_to_dataset.convert_cli", str(tmp_path / "plain_bag"),
+                          "-m", str(mapping), "-o", str(out), "--task", "stack blocks", "--no-progress"],
+                         env=ros_env(), capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    check = subprocess.run([sys.executable, "-m", "bag_to_dataset.validate_cli", str(out)],
+                           env=ros_env(), capture_output=True, text=True, timeout=240)
+    assert check.returncode == 0 and "valid LeRobot v3.0" in check.stdout, check.stdout
+    table = pq.read_table(out / "data" / "chunk-000" / "file-000.parquet")
+    action = np.asarray(table.column("action").to_pylist())
+    state = np.asarray(table.column("observation.state").to_pylist())
+    wrench = np.asarray(table.column("observation.tactile.left_finger.wrench").to_pylist())
+    assert action.shape[1] == 8 and state.shape[1] == 8 and wrench.shape[1] == 6
+    st = truth.streams
+    traj, grip = st["/arm_controller/joint_trajectory"], st["/gripper_controller/commands"]
+    # commands are aligned on receive times (time: receive in the mapping), the rest on header stamps
+    clocks = [st["/joint_states"].header_ns, st["/cameras/front/image_raw"].header_ns,
+              st["/tactile/left_finger/wrench"].header_ns, traj.receive_ns, grip.receive_ns]
+    start, end = max(int(c[0]) for c in clocks), min(int(c[-1]) for c in clocks)
+    frames = start + np.arange((end - start) * FPS // NS + 1, dtype=np.int64) * NS // FPS
+    want = np.concatenate([traj.values[hold(traj.receive_ns, frames)], grip.values[hold(grip.receive_ns, frames)]], 1)
+    # the bag lists the arm joints in reverse order; the dataset has them in the robot's order
+    np.testing.assert_allclose(action, want.astype(np.float32), atol=1e-7)
+    meta = json.loads((out / "meta" / "bag_to_dataset.json").read_text())["episodes"][0]
+    assert meta["task"] == "stack blocks"
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["robot_type"] == "fr3" and info["total_tasks"] == 1
+
+
+def test_default_av1_and_file_roll_over(tmp_path, so101_names, mapping_factory):
+    """LeRobot's default codec (libsvtav1), with tiny size limits so every episode starts new files."""
+    write_session(tmp_path / "s", 3, so101_names, robot="so101", task="t", cameras={"front": (64, 64)}, duration=1.0)
+    mapping = mapping_factory(tmp_path / "m.yaml", drop=("observation.images.wrist",),
+                              video={"codec": "libsvtav1"}, files={"data_files_size_in_mb": 0.001,
+                                                                   "video_files_size_in_mb": 0.001})
+    out = tmp_path / "ds"
+    assert convert([tmp_path / "s"], mapping, out, workers=1, progress=False).ok
+    assert validate_dataset(out) == []
+    eps = pd.read_parquet(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    assert eps["data/file_index"].tolist() == [0, 1, 2]
+    assert eps["videos/observation.images.front/file_index"].tolist() == [0, 1, 2]
+    assert eps["videos/observation.images.front/from_timestamp"].tolist() == [0.0, 0.0, 0.0]
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["features"]["observation.images.front"]["info"]["video.codec"] == "av1"
+    with av.open(str(out / "videos/observation.images.front/chunk-000/file-002.mp4")) as c:
+        assert c.streams.video[0].codec_context.name in ("libdav1d", "av1")
