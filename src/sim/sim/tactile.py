@@ -34,16 +34,17 @@ class FingerTactile:
     def __init__(self, model: mujoco.MjModel, body: str, other_body: str, robot_bodies: set[int]) -> None:
         self.m = model
         self.body = model.body(body).id
-        self.other = model.body(other_body).id
+        other = model.body(other_body).id
         self.robot_bodies = robot_bodies
         self.geoms = [g for g in range(model.ngeom) if model.geom_bodyid[g] == self.body and model.geom_contype[g]]
+        self.other_geom = next(g for g in range(model.ngeom) if model.geom_bodyid[g] == other and model.geom_contype[g])
         self._f6 = np.zeros(6)
 
     def pad_frame(self, d: mujoco.MjData) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
         """Rotation (columns x, y, inward normal) and pad size of the finger's largest inward face."""
         g = self.geoms[0]
         rot = d.geom_xmat[g].reshape(3, 3)
-        inward = d.xpos[self.other] - d.geom_xpos[g]
+        inward = d.geom_xpos[self.other_geom] - d.geom_xpos[g]
         # the geom axis most aligned with the direction to the other finger is the pad normal
         k = int(np.argmax(np.abs(rot.T @ inward)))
         n = rot[:, k] * np.sign(rot[:, k] @ inward)
