@@ -6,8 +6,8 @@ from __future__ import annotations
 
 
 def convert(*args, **kwargs):
-    """See bag_to_dataset.convert.convert (imported lazily: PyAV and pyarrow load only when used)."""
-    from .convert import convert as _convert
+    """See bag_to_dataset.pipeline.convert (imported lazily: PyAV and pyarrow load only when used)."""
+    from .pipeline import convert as _convert
 
     return _convert(*args, **kwargs)
 

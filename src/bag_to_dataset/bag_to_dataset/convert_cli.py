@@ -6,8 +6,8 @@ import logging
 import sys
 
 from .bagio import BagError
-from .convert import ConversionError, convert
 from .mapping import MappingError
+from .pipeline import ConversionError, convert
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,8 +66,11 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
               cameras: dict[str, tuple[int, int]] | None = None, camera_rate: float = 30.0,
               jitter: float = 0.002, latency: float = 0.003, trajectory: bool = False,
               gripper_joint: str | None = None, wrench: bool = False, camera_gap: tuple[float, float] | None = None,
-              shuffle: bool = True, seed: int = 0, compression: bool = False) -> BagTruth:
-    """One bag as `ros2 bag record` (or the recorder) would write it; returns the ground truth."""
+              shuffle: bool = True, seed: int = 0, compression: bool = False,
+              unstamped: tuple[str, ...] = ()) -> BagTruth:
+    """One bag as `ros2 bag record` (or the recorder) would write it; returns the ground truth.
+
+    `unstamped` joint-state topics get header.stamp 0, as from a publisher that never sets it."""
     from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
     ts = typestore()
@@ -93,7 +96,8 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
         streams[topic] = Stream(topic, h, r, vals, list(joint_names))
         perm = [joint_names.index(n) for n in order]
         for t, rt, v in zip(h, r, vals):
-            msg = T["sensor_msgs/msg/JointState"](header=header(t), name=order, position=v[perm].astype(np.float64),
+            msg = T["sensor_msgs/msg/JointState"](header=header(0 if topic in unstamped else t), name=order,
+                                                  position=v[perm].astype(np.float64),
                                                   velocity=np.zeros(len(order)), effort=np.array([], np.float64))
             events.append((int(rt), topic, msg))
 

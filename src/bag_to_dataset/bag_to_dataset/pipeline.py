@@ -148,8 +148,9 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
     from tqdm import tqdm
 
     cpus = os.cpu_count() or 1
+    # encoder threads depend on the job, not on what is left to do, so a resumed run encodes the same bytes
+    threads = max(1, cpus // max(1, min(workers or cpus, len(keys))))
     workers = max(1, min(workers or cpus, len(pending) or 1))
-    threads = max(1, cpus // workers)
     bar = tqdm(total=len(keys), initial=result.reused, unit="ep", desc="episodes", disable=not progress)
     frames = 0
 
@@ -209,7 +210,7 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
             json.dump({"format": FORMAT_VERSION, "mapping": m.source, "mapping_digest": m.digest(),
                        "inputs": keys, "failures": result.failures, "skipped": result.skipped,
                        "episodes": [{k: e[k] for k in ("name", "source", "length", "task", "report", "success")}
-                                    for e in episodes]}, f, indent=1, default=str)
+                                    for e in episodes]}, f, indent=1, default=str, sort_keys=True)
         if output.exists():
             old = output.parent / f".{output.name}.old-{os.getpid()}"
             os.rename(output, old)
