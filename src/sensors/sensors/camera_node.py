@@ -13,9 +13,9 @@ import numpy as np
 from .calibration import Calibration, CalibrationError, load_calibration
 from .capture_loop import DISCONNECTED, CaptureLoop
 from .diagnostics import HealthLimits, assess, make_status, stream_values
-from .frame_source import CaptureSettings, FrameSource
+from .frame_source import CaptureSettings, FrameSource, SourceKind
 from .image_codec import ImageCodec, compressed_jpeg
-from .node_params import declare, run_node
+from .node_params import declare, run_node, start_capture
 from .stream_stats import StreamStats
 
 try:
@@ -34,7 +34,8 @@ class CameraNode(Node):
         p = {
             "camera_name": declare(self, "camera_name", "camera", "camera name: topics cameras/<name>/..., "
                                    "frame <name>_optical_frame"),
-            "source": declare(self, "source", "0", "V4L2 index ('0') or path ('/dev/video0'), video file, or URL"),
+            "source": str(declare(self, "source", "0", "V4L2 index ('0') or path ('/dev/video0'), video file, or URL",
+                                  any_type=True)),
             "width": declare(self, "width", 640, "requested frame width (0: device default; files keep their own)"),
             "height": declare(self, "height", 480, "requested frame height (0: device default)"),
             "fps": declare(self, "fps", 30.0, "device: requested rate; file: replay rate (0: the file's own)"),
@@ -47,6 +48,8 @@ class CameraNode(Node):
             "jpeg_quality": declare(self, "jpeg_quality", 90, "JPEG quality of image_raw/compressed (1-100)"),
             "loop": declare(self, "loop", False, "video file: start over at the end"),
             "realtime": declare(self, "realtime", True, "video file: replay at fps instead of as fast as decoded"),
+            "wait_for_subscriber_s": declare(self, "wait_for_subscriber_s", 0.0, "video file: hold the replay "
+                                             "until image_raw has a subscriber, at most this long (0: start at once)"),
             "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
             "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
             "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
@@ -80,7 +83,8 @@ class CameraNode(Node):
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
         self.get_logger().info(f"camera '{self.camera_name}' from {source.spec}; codec {self.codec.backend}; "
                                f"topics {self.resolve_topic_name(base + '/image_raw')}")
-        self.loop.start()
+        start_capture(self, self.loop, self.pub_image, source.spec.kind is SourceKind.FILE,
+                      float(p["wait_for_subscriber_s"]))
 
     def _camera_info(self, width: int, height: int):
         if self._cal_for != (width, height):
@@ -114,8 +118,10 @@ class CameraNode(Node):
             self.pub_jpeg.publish(compressed_jpeg(rgb, self.p["jpeg_quality"], stamp_ns, self.frame_id))
 
     def _on_state(self, state: str, message: str) -> None:
-        log = self.get_logger()
-        (log.error if state == DISCONNECTED else log.info)(f"camera '{self.camera_name}': {message}")
+        if state == DISCONNECTED:  # rclpy wants one severity per call site
+            self.get_logger().error(f"camera '{self.camera_name}': {message}")
+        else:
+            self.get_logger().info(f"camera '{self.camera_name}': {message}")
 
     def _publish_diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray

@@ -49,8 +49,10 @@ class CaptureLoop:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
-        self.source.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if not self._thread.is_alive():  # a thread stuck in a blocking read keeps its capture
+            self.source.close()
 
     def _set(self, state: str, message: str) -> None:
         changed = (state, message) != (self.status.state, self.status.message)
@@ -60,7 +62,15 @@ class CaptureLoop:
         if state == DISCONNECTED:
             self.status.last_error = message
         if changed:
+            self._notify(state, message)
+
+    def _notify(self, state: str, message: str) -> None:
+        try:
             self.on_state(state, message)
+        except Exception as e:  # noqa: BLE001 - a logging failure must not kill capture
+            self.status.handler_errors += 1
+            self.status.last_error = f"state handler failed: {type(e).__name__}: {e}"
+
 
     def _open(self) -> bool:
         try:
@@ -102,7 +112,7 @@ class CaptureLoop:
                 self.status.handler_errors += 1
                 self.status.last_error = f"frame handler failed: {type(e).__name__}: {e}"
                 if self.status.handler_errors == 1:
-                    self.on_state(self.status.state, self.status.last_error)
+                    self._notify(self.status.state, self.status.last_error)
             self.seq += 1
         self.source.close()
         if self.status.state != FINISHED:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 
-def declare(node, name: str, default: Any, description: str, read_only: bool = True) -> Any:
+def declare(node, name: str, default: Any, description: str, read_only: bool = True, any_type: bool = False) -> Any:
+    """Declare with a description; `any_type` accepts e.g. `-p source:=0` (an int) for a string parameter."""
     from rcl_interfaces.msg import ParameterDescriptor
 
-    return node.declare_parameter(name, default, ParameterDescriptor(description=description,
-                                                                     read_only=read_only)).value
+    desc = ParameterDescriptor(description=description, read_only=read_only, dynamic_typing=any_type)
+    return node.declare_parameter(name, default, desc).value
 
 
 def run_node(factory: Callable[[], Any], argv: list[str] | None = None) -> int:
@@ -20,9 +21,11 @@ def run_node(factory: Callable[[], Any], argv: list[str] | None = None) -> int:
     from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=sys.argv if argv is None else argv)
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
     try:
         node = factory()
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, InvalidParameterTypeException, InvalidParameterValueException) as e:
         print(f"error: {e}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
@@ -35,3 +38,28 @@ def run_node(factory: Callable[[], Any], argv: list[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def start_capture(node, loop, publisher, is_file: bool, wait_s: float, grace_s: float = 0.25) -> None:
+    """Start `loop` now, or for a replayed file once `publisher` has a subscriber (at most `wait_s`
+    later), so that a recorder or test started alongside sees the first frame too."""
+    import time
+
+    if not is_file or wait_s <= 0:
+        loop.start()
+        return
+    t0 = time.monotonic()
+    seen: list[float] = []
+
+    def check() -> None:
+        now = time.monotonic()
+        if not seen and publisher.get_subscription_count() > 0:
+            seen.append(now)
+        if (seen and now - seen[0] >= grace_s) or now - t0 >= wait_s:
+            timer.cancel()
+            node.destroy_timer(timer)
+            if not seen:
+                node.get_logger().warning(f"no subscriber after {wait_s:g} s; replaying anyway")
+            loop.start()
+
+    timer = node.create_timer(0.05, check)

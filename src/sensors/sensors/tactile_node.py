@@ -18,9 +18,9 @@ import numpy as np
 
 from .capture_loop import DISCONNECTED, CaptureLoop
 from .diagnostics import HealthLimits, assess, make_status, stream_values
-from .frame_source import CaptureSettings, FrameSource
+from .frame_source import CaptureSettings, FrameSource, SourceKind
 from .image_codec import ImageCodec
-from .node_params import declare, run_node
+from .node_params import declare, run_node, start_capture
 from .stream_stats import StreamStats
 from .tactile_processing import TactileConfig, TactileProcessor
 
@@ -54,7 +54,8 @@ class TactileNode(Node):
         d = TactileConfig()
         p = {
             "sensor_name": declare(self, "sensor_name", "gelsight", "topics tactile/<name>/..., frame <name>_gel_frame"),
-            "source": declare(self, "source", "0", "V4L2 index or path of the gel camera, a video file, or a URL"),
+            "source": str(declare(self, "source", "0", "V4L2 index or path of the gel camera, a video file, or a URL",
+                                  any_type=True)),
             "width": declare(self, "width", 320, "requested frame width (0: device default)"),
             "height": declare(self, "height", 240, "requested frame height (0: device default)"),
             "fps": declare(self, "fps", 25.0, "device: requested rate; file: replay rate (0: the file's own)"),
@@ -74,6 +75,8 @@ class TactileNode(Node):
             "marker_max_diameter": declare(self, "marker_max_diameter", d.marker_max_diameter, "marker size bound (px)"),
             "max_marker_step": declare(self, "max_marker_step", d.max_marker_step,
                                        "px a marker may move per frame (0: 0.45 x grid spacing)"),
+            "wait_for_subscriber_s": declare(self, "wait_for_subscriber_s", 0.0, "video file: hold the replay "
+                                             "until image_raw has a subscriber, at most this long (0: start at once)"),
             "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
             "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
             "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
@@ -113,11 +116,14 @@ class TactileNode(Node):
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
         self.get_logger().info(f"tactile sensor '{self.sensor_name}' from {source.spec}; topics "
                                f"{self.resolve_topic_name(base)}/...")
-        self.loop.start()
+        start_capture(self, self.loop, self.pub_image, source.spec.kind is SourceKind.FILE,
+                      float(p["wait_for_subscriber_s"]))
 
     def _on_state(self, state: str, message: str) -> None:
-        log = self.get_logger()
-        (log.error if state == DISCONNECTED else log.info)(f"tactile '{self.sensor_name}': {message}")
+        if state == DISCONNECTED:  # rclpy wants one severity per call site
+            self.get_logger().error(f"tactile '{self.sensor_name}': {message}")
+        else:
+            self.get_logger().info(f"tactile '{self.sensor_name}': {message}")
         if state == DISCONNECTED:
             self._skip = int(self.p["skip_frames"])  # the camera restarts its exposure after a reconnect
 
