@@ -1,10 +1,255 @@
-"""`sim expert`: filled in by its own issue."""
+"""`sim expert`: the scripted demonstrator over ROS.
+
+mode:=direct  commands <arm controller>/joint_trajectory and <gripper controller>/commands itself;
+mode:=leader  acts as a software leader: streams sensor_msgs/JointState (arm joints + gripper joint,
+              follower units) on expert/joint_states at leader_rate, for the teleop node to forward.
+              Between episodes it mirrors the follower, so a teleop start check always passes.
+Per-episode control: the expert/run_episode service (std_srvs/Trigger) plans from the current
+sim/object_pose and runs one episode, answering success = sim/task_success at the end; with
+episodes:=N the node itself runs N episodes (sim/reset before each), prints a summary and exits.
+"""
+from __future__ import annotations
+
 import sys
+import threading
+import time
+
+import numpy as np
+
+PARAMS = {
+    "robot": ("so101", "robot name in config/robots"),
+    "mode": ("direct", "direct: command the follower's controllers; leader: stream expert/joint_states"),
+    "leader_rate": (50.0, "expert/joint_states rate in leader mode, Hz"),
+    "episodes": (0, "run this many episodes (sim/reset before each) and exit; 0: serve expert/run_episode"),
+    "reset_on_run": (False, "expert/run_episode calls sim/reset first"),
+    "settle_time": (0.5, "wait after the last stage before reading sim/task_success, s"),
+    "velocity_scale": (0.0, "fraction of the joint velocity limits (0: config/sim value)"),
+    "timeout": (20.0, "seconds to wait for joint_states, object pose and services"),
+}
+
+
+class ExpertNode:
+    def __init__(self, args: list[str] | None = None) -> None:
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from rcl_interfaces.msg import ParameterDescriptor
+        from rclpy.callback_groups import ReentrantCallbackGroup
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Bool, Float64MultiArray
+        from std_srvs.srv import Trigger
+        from trajectory_msgs.msg import JointTrajectory
+
+        from sim.config import load_sim_config
+        from sim.expert import ScriptedExpert
+
+        rclpy.init(args=args)
+        self.rclpy = rclpy
+        self.node = node = rclpy.create_node("expert")
+        self.p = {k: node.declare_parameter(k, d, ParameterDescriptor(description=desc)).value
+                  for k, (d, desc) in PARAMS.items()}
+        if self.p["mode"] not in ("direct", "leader"):
+            raise ValueError(f"mode must be 'direct' or 'leader', got '{self.p['mode']}'")
+        cfg = load_sim_config(self.p["robot"])
+        if self.p["velocity_scale"] > 0:
+            cfg.expert["velocity_scale"] = float(self.p["velocity_scale"])
+        self.spec = spec = cfg.spec
+        self.expert = ScriptedExpert(cfg)
+        self.names = spec.joint_names + [spec.gripper.joint]
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        group = ReentrantCallbackGroup()
+        self.lock = threading.Lock()
+        self.joints: np.ndarray | None = None
+        self.object_pose: tuple[np.ndarray, np.ndarray] | None = None
+        self.target_xy: np.ndarray | None = None
+        self.success: bool | None = None
+        self.counts = {"pose": 0, "success": 0}
+        node.create_subscription(JointState, "joint_states", self._on_joints, qos, callback_group=group)
+        node.create_subscription(PoseStamped, "sim/object_pose", self._on_object, qos, callback_group=group)
+        node.create_subscription(PoseStamped, "sim/target_pose", self._on_target, qos, callback_group=group)
+        node.create_subscription(Bool, "sim/task_success", self._on_success, qos, callback_group=group)
+        self.pub_traj = node.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", qos)
+        self.pub_grip = node.create_publisher(Float64MultiArray, f"{spec.gripper_controller}/commands", qos)
+        self.pub_leader = node.create_publisher(JointState, "expert/joint_states", qos)
+        self.pub_result = node.create_publisher(Bool, "expert/episode_result", qos)
+        self.reset_client = node.create_client(Trigger, "sim/reset", callback_group=group)
+        node.create_service(Trigger, "expert/run_episode", self._on_run, callback_group=group)
+        self.leader_ref: list = [None, None]     # (ActiveTrajectory, gripper value) while an episode runs
+        if self.p["mode"] == "leader":
+            node.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader, callback_group=group)
+        self.busy = threading.Lock()
+        self.executor = MultiThreadedExecutor(num_threads=3)
+        self.executor.add_node(node)
+        self.spin_thread = threading.Thread(target=self.executor.spin, daemon=True)
+        node.get_logger().info(f"expert ready: robot={spec.name} mode={self.p['mode']}")
+
+    # ---- inputs --------------------------------------------------------------------------
+    def _on_joints(self, msg) -> None:
+        from robot_common.conversions import joint_state_to_arrays
+
+        try:
+            q, _ = joint_state_to_arrays(msg, self.names)
+        except (KeyError, ValueError) as e:
+            self.node.get_logger().error(f"joint_states unusable: {e}", throttle_duration_sec=5.0)
+            return
+        with self.lock:
+            self.joints = q
+
+    def _on_object(self, msg) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        with self.lock:
+            self.object_pose = (np.array([p.x, p.y, p.z]), np.array([o.w, o.x, o.y, o.z]))
+            self.counts["pose"] += 1
+
+    def _on_target(self, msg) -> None:
+        with self.lock:
+            self.target_xy = np.array([msg.pose.position.x, msg.pose.position.y])
+
+    def _on_success(self, msg) -> None:
+        with self.lock:
+            self.success = bool(msg.data)
+            self.counts["success"] += 1
+
+    # ---- helpers -------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in the node's clock (sim time when use_sim_time is set)."""
+        end = self.now() + seconds
+        while self.now() < end and self.rclpy.ok():
+            time.sleep(0.002)
+
+    def wait(self, predicate, what: str) -> None:
+        deadline = time.monotonic() + float(self.p["timeout"])
+        while not predicate():
+            if time.monotonic() > deadline or not self.rclpy.ok():
+                raise TimeoutError(f"expert: no {what} after {self.p['timeout']} s")
+            time.sleep(0.01)
+
+    def reset_sim(self) -> str:
+        from std_srvs.srv import Trigger
+
+        if not self.reset_client.wait_for_service(timeout_sec=float(self.p["timeout"])):
+            raise TimeoutError("expert: service sim/reset not available")
+        n = self.counts["pose"]
+        fut = self.reset_client.call_async(Trigger.Request())
+        self.wait(fut.done, "answer from sim/reset")
+        self.wait(lambda: self.counts["pose"] >= n + 2, "object pose after the reset")
+        return fut.result().message
+
+    def _stream_leader(self) -> None:
+        from robot_common.conversions import make_joint_state
+
+        ref, grip = self.leader_ref
+        if ref is None:                     # idle: mirror the follower
+            with self.lock:
+                q = None if self.joints is None else self.joints.copy()
+            if q is None:
+                return
+        else:
+            arm, _ = ref.sample(self.now())
+            q = np.append(arm, grip)
+        self.pub_leader.publish(make_joint_state(self.names, q, stamp_ns=self.node.get_clock().now().nanoseconds))
+
+    # ---- the episode ---------------------------------------------------------------------
+    def run_episode(self) -> tuple[bool, str]:
+        from robot_common.conversions import make_trajectory
+        from std_msgs.msg import Bool, Float64MultiArray
+
+        self.wait(lambda: self.joints is not None and self.object_pose is not None and self.target_xy is not None,
+                  "joint_states / sim/object_pose / sim/target_pose")
+        with self.lock:
+            q0 = self.joints.copy()
+            cube_pos, cube_quat = self.object_pose
+            target = self.target_xy.copy()
+        stages = self.expert.plan(q0[:-1], cube_pos, cube_quat, target)
+        leader = self.p["mode"] == "leader"
+        q_ref, grip = q0[:-1], float(q0[-1])
+        log = self.node.get_logger()
+        for st in stages:
+            if st.gripper is not None:
+                grip = float(st.gripper)
+                if not leader:
+                    self.pub_grip.publish(Float64MultiArray(data=[grip]))
+            if st.q is not None:
+                if leader:
+                    self.leader_ref = [self.expert.reference(st, q_ref, self.now()), grip]
+                else:
+                    z = np.zeros((1, self.spec.dof))
+                    self.pub_traj.publish(make_trajectory(self.spec.joint_names, [st.q], [st.duration], z, z))
+                q_ref = st.q
+            elif leader:
+                self.leader_ref = [self.leader_ref[0] or self.expert.reference(st, q_ref, self.now()), grip]
+            log.info(f"stage {st.name}: {st.duration:.2f} s")
+            self.sleep(st.duration + 0.1)
+        self.sleep(float(self.p["settle_time"]))
+        n = self.counts["success"]
+        self.wait(lambda: self.counts["success"] > n, "sim/task_success")
+        self.leader_ref = [None, None]
+        ok = bool(self.success)
+        self.pub_result.publish(Bool(data=ok))
+        return ok, f"{'success' if ok else 'failure'}: cube at {np.round(self.object_pose[0], 3).tolist()}"
+
+    def _on_run(self, request, response):
+        if not self.busy.acquire(blocking=False):
+            response.success, response.message = False, "an episode is already running"
+            return response
+        try:
+            if self.p["reset_on_run"]:
+                self.reset_sim()
+            response.success, response.message = self.run_episode()
+        except Exception as e:  # noqa: BLE001 - reported to the caller, the node keeps serving
+            self.leader_ref = [None, None]
+            response.success, response.message = False, f"{type(e).__name__}: {e}"
+        finally:
+            self.busy.release()
+        self.node.get_logger().info(f"run_episode: {response.message}")
+        return response
+
+    def run(self) -> int:
+        self.spin_thread.start()
+        n = int(self.p["episodes"])
+        if n <= 0:
+            while self.rclpy.ok():
+                time.sleep(0.1)
+            return 0
+        log = self.node.get_logger()
+        wins = 0
+        for k in range(n):
+            with self.busy:
+                info = self.reset_sim()
+                try:
+                    ok, msg = self.run_episode()
+                except Exception as e:  # noqa: BLE001 - one bad episode does not end the run
+                    ok, msg = False, f"{type(e).__name__}: {e}"
+            wins += ok
+            log.info(f"episode {k + 1}/{n} ({info}): {msg}")
+        log.info(f"expert: {wins}/{n} episodes succeeded")
+        print(f"EXPERT_RESULT {wins}/{n}", flush=True)
+        return 0 if wins == n else 1
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        self.rclpy.try_shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("sim expert: not implemented yet in this workspace version", file=sys.stderr)
-    return 2
+    from rclpy.executors import ExternalShutdownException
+
+    node = None
+    code = 0
+    try:
+        node = ExpertNode(sys.argv if argv is None else argv)
+        code = node.run()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+    return code
 
 
 if __name__ == "__main__":
