@@ -108,7 +108,8 @@ class EmulatedServo:
 class BusEmulator:
     """One emulated bus ('dynamixel' or 'feetech') on a pty; `port` is the device path to open."""
 
-    def __init__(self, protocol: str, servos: Sequence[int], model: int | None = None) -> None:
+    def __init__(self, protocol: str, servos: Sequence[int], model: int | None = None,
+                 realtime_priority: int = 0) -> None:
         if protocol not in ("dynamixel", "feetech"):
             raise ValueError(f"protocol must be 'dynamixel' or 'feetech', got {protocol!r}")
         self.protocol = protocol
@@ -127,6 +128,7 @@ class BusEmulator:
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
         self._buf = bytearray()
+        self.realtime_priority = realtime_priority  # real servos answer regardless of host CPU load
         self._running = True
         self._thread = threading.Thread(target=self._serve, name=f"{protocol}-bus", daemon=True)
         self._thread.start()
@@ -176,6 +178,11 @@ class BusEmulator:
 
     # ---- serving ----------------------------------------------------------------------------
     def _serve(self) -> None:
+        if self.realtime_priority > 0:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+            except (PermissionError, OSError):
+                pass
         while self._running:
             try:
                 ready, _, _ = select.select([self._master], [], [], 0.05)
@@ -333,7 +340,7 @@ class BusEmulator:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve an emulated bus until stdin closes; prints `PORT <path>` first. Angles follow
-    center + amplitude * sin(2 pi f t + phase_i), so benches and demos get a moving leader."""
+    center + amplitude * wave(f t + phase_i), so benches and demos get a moving leader."""
     import argparse
     import sys
 
@@ -342,14 +349,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ids", default="1,2,3,4,5,6", help="comma-separated servo ids")
     ap.add_argument("--center", type=float, default=math.pi, help="raw angle at the middle (rad)")
     ap.add_argument("--amplitude", type=float, default=0.0, help="sine amplitude (rad)")
-    ap.add_argument("--freq", type=float, default=0.5, help="sine frequency (Hz)")
+    ap.add_argument("--freq", type=float, default=0.5, help="wave frequency (Hz)")
+    ap.add_argument("--wave", choices=["sine", "triangle"], default="sine",
+                    help="triangle: constant speed 4*amplitude*freq, so every read differs")
+    ap.add_argument("--rt", type=int, default=0, help="SCHED_FIFO priority of the serving thread (0: off)")
     args = ap.parse_args(argv)
     ids = [int(i) for i in args.ids.split(",")]
-    emu = BusEmulator(args.protocol, ids)
+    emu = BusEmulator(args.protocol, ids, realtime_priority=args.rt)
+
+    def wave(x: float) -> float:  # x in cycles
+        if args.wave == "sine":
+            return math.sin(2 * math.pi * x)
+        return 4 * abs((x + 0.25) % 1.0 - 0.5) - 1  # triangle, same phase as the sine
 
     def script(t: float) -> dict[int, float]:
-        return {i: args.center + args.amplitude * math.sin(2 * math.pi * args.freq * t + 0.3 * k)
-                for k, i in enumerate(ids)}
+        return {i: args.center + args.amplitude * wave(args.freq * t + 0.05 * k) for k, i in enumerate(ids)}
 
     emu.set_angles(script(0.0))
     emu.script = script

@@ -6,6 +6,7 @@ A thin ROS shell: the leader drivers (servo_bus, leaders), the calibration and t
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -44,6 +45,7 @@ PARAMS = {  # name: (default or type name, description)
     "command.mode": ("trajectory", "trajectory (JTC topic) or forward (forward position controller)"),
     "command.lookahead_periods": (3.0, "the trajectory point lies this many periods ahead"),
     "command.forward_topic": ("forward_position_controller/commands", "topic of command.mode=forward"),
+    "realtime_priority": (0, "SCHED_FIFO priority of the control loop thread (0: normal scheduling)"),
     "follower_timeout": (0.5, "follower joint states older than this (s) do not count for the gate"),
     "safety.engage_threshold": (0.2, "max |leader - follower| per arm joint to engage (rad)"),
     "safety.ramp_in": (False, "ramp in slowly from a misalignment instead of waiting for alignment"),
@@ -93,6 +95,7 @@ class TeleopNode:
         if self.mode not in ("trajectory", "forward"):
             raise ValueError(f"command.mode must be 'trajectory' or 'forward', got {self.mode!r}")
         self.follower_timeout = float(p["follower_timeout"])
+        self.rt_priority = int(p["realtime_priority"])
         self._follower: tuple[float, np.ndarray] | None = None
         self._follower_names = follower_names(self.spec)
 
@@ -182,8 +185,20 @@ class TeleopNode:
             self._thread.join(timeout=2)
         self.leader.close()
 
+    def _set_realtime(self) -> None:
+        try:  # the loop thread and the executor thread: either may hold the GIL the other needs
+            for tid in (0, threading.main_thread().native_id):
+                os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+            self.log.info(f"control loop and executor at SCHED_FIFO priority {self.rt_priority}")
+        except (PermissionError, OSError, AttributeError) as exc:
+            self.log.warning(f"cannot set SCHED_FIFO priority {self.rt_priority} ({exc}); allow it with "
+                             "`rtprio` in /etc/security/limits.conf or run with CAP_SYS_NICE")
+
     def _loop(self) -> None:
+        if self.rt_priority > 0:
+            self._set_realtime()
         period = 1.0 / self.rate
+        self.max_catch_up = max(0.02, 5 * period)  # short stalls are caught up: the rate holds
         next_t = time.monotonic()
         last_t = None
         reopen_at = 0.0
@@ -192,7 +207,7 @@ class TeleopNode:
             delay = next_t - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            elif delay < -period:  # fell more than a period behind: skip, do not burst
+            elif delay < -self.max_catch_up:  # far behind (machine stalled): skip, do not burst
                 self.overruns += 1
                 next_t = time.monotonic()
             now = time.monotonic()
