@@ -146,3 +146,48 @@ def test_node_refuses_to_start_without_a_real_leader(tmp_path, case):
             code = node.stop()
     assert code == 1
     assert expect in (tmp_path / "node.log").read_text()
+
+
+def test_topic_leader_forward_mode_rejects_nan_and_stale(tmp_path):
+    """The software leader (the sim's scripted expert publishes on /expert/joint_states) through the
+    same gates, commanding a forward position controller."""
+    home = np.append(SPEC.home, 0.55)
+    with ProbeNode() as probe:
+        fwd = probe.collect(Float64MultiArray, "/forward_position_controller/commands")
+        grips = probe.collect(Float64MultiArray, "/gripper_controller/commands")
+        leader_states = probe.collect(JointState, "/leader/joint_states")
+        status = probe.collect(String, "/teleop_node/status")
+        expert = probe.node.create_publisher(JointState, "/expert/joint_states", 10)
+        follower = Follower(probe, home)
+        node = NodeProcess(python_module_cmd(
+            "teleop.teleop_node", "--ros-args", "-p", "robot:=so101", "-p", "leader.type:=topic",
+            "-p", "command.mode:=forward", "-p", "rate_hz:=200.0", "-p", "safety.max_read_failures:=10"),
+            tmp_path / "node.log")
+        try:
+            target = home + np.array([0.05, -0.05, 0.05, 0.0, 0.1, 0.2])
+
+            def publish_for(q, seconds):
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    expert.publish(make_joint_state(NAMES[::-1], q[::-1]))  # any name order
+                    time.sleep(0.01)
+
+            wait_for(lambda: any("leader" in m.data for _, m in status), 30, what="status")
+            publish_for(target, 1.5)
+            wait_for(lambda: fwd and np.allclose(fwd[-1][1].data, target[:5], atol=1e-9), 10, what="forward cmd")
+            assert grips and abs(grips[-1][1].data[0] - target[5]) < 1e-9
+            n = len(fwd)
+            bad = target.copy()
+            bad[2] = np.nan
+            publish_for(bad, 0.03)  # a few NaN messages: held, never forwarded, not republished
+            publish_for(target, 0.3)
+            assert all(np.all(np.isfinite(m.data)) for _, m in fwd[n:])
+            assert all(np.all(np.isfinite(m.position)) for _, m in leader_states)
+            n = len(fwd)
+            wait_for(lambda: any(m.data.startswith("fault") and "stale" in m.data for _, m in status), 10,
+                     what="stale-leader fault")
+            held = [m.data for _, m in fwd[n:]]
+            assert held and all(np.allclose(h, target[:5]) for h in held)
+        finally:
+            follower.stop()
+            node.stop()
