@@ -10,6 +10,7 @@ from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -56,11 +57,11 @@ def generate_launch_description() -> LaunchDescription:
             PathJoinSubstitution([FindPackageShare("teleop"), "config", "teleop", "so101_leader.yaml"]),
             {
                 "robot": "so101",
-                "leader.type": LaunchConfiguration("leader_type"),
-                "leader.port": LaunchConfiguration("leader_port"),
-                "leader.baudrate": LaunchConfiguration("leader_baudrate"),
-                "rate_hz": LaunchConfiguration("rate"),
-                "calibration_file": LaunchConfiguration("calibration_file"),
+                "leader.type": ParameterValue(LaunchConfiguration("leader_type"), value_type=str),
+                "leader.port": ParameterValue(LaunchConfiguration("leader_port"), value_type=str),
+                "leader.baudrate": ParameterValue(LaunchConfiguration("leader_baudrate"), value_type=int),
+                "rate_hz": ParameterValue(LaunchConfiguration("rate"), value_type=float),
+                "calibration_file": ParameterValue(LaunchConfiguration("calibration_file"), value_type=str),
             },
         ],
     )
