@@ -1,5 +1,7 @@
 """Teleop into the MuJoCo follower (sim package) over DDS: an emulated SO-101 leader on a Feetech
-bus drives `sim_node` through `teleop_node`; the follower tracks the leader's trajectory."""
+bus drives `sim_node` through `teleop_node`. The gate holds the follower while the leader is
+misaligned, the follower then tracks the leader's trajectory, and unplugging the bus mid-motion
+leaves the follower standing where it was last sent."""
 import math
 import time
 
@@ -70,18 +72,31 @@ def test_sim_follower_tracks_the_leader(tmp_path):
             emu.script = script
             n_leader, n_follower = len(leader), len(follower)
             time.sleep(6.0)
-            emu.script = None
             assert not any(m.data.startswith("fault") for _, m in status), [m.data for _, m in status][-3:]
+            n_end_leader, n_end_follower = len(leader), len(follower)
+
+            # unplug the leader's bus mid-motion: the follower stops where it was last sent, and stays
+            emu.unplug()
+            wait_for(lambda: any(m.data.startswith("fault") for _, m in status), 20, what="fault after unplug")
+            last_cmd = np.array(trajs[-1][1].points[0].positions)
+            time.sleep(0.5)
+            settled, _ = joint_state_to_arrays(follower[-1][1], NAMES)
+            n_trajs = len(trajs)
+            time.sleep(1.0)
+            later, _ = joint_state_to_arrays(follower[-1][1], NAMES)
+            assert len(trajs) == n_trajs, "commands after the fault"
+            np.testing.assert_allclose(later[:5], settled[:5], atol=5e-3)   # not drifting
+            np.testing.assert_allclose(settled[:5], last_cmd, atol=0.03)    # where it was last sent
         finally:
             if teleop is not None:
                 teleop.stop()
             sim.stop()
 
     # receive times on the probe (one clock for both; sim stamps follow sim time, which may drift)
-    lt = np.array([t * 1e-9 for t, _ in leader[n_leader:]])
-    lq = np.array([joint_state_to_arrays(m, NAMES)[0] for _, m in leader[n_leader:]])
-    ft = np.array([t * 1e-9 for t, _ in follower[n_follower:]])
-    fq = np.array([joint_state_to_arrays(m, NAMES)[0] for _, m in follower[n_follower:]])
+    lt = np.array([t * 1e-9 for t, _ in leader[n_leader:n_end_leader]])
+    lq = np.array([joint_state_to_arrays(m, NAMES)[0] for _, m in leader[n_leader:n_end_leader]])
+    ft = np.array([t * 1e-9 for t, _ in follower[n_follower:n_end_follower]])
+    fq = np.array([joint_state_to_arrays(m, NAMES)[0] for _, m in follower[n_follower:n_end_follower]])
     assert len(lt) > 1000 and len(ft) > 200
     # the follower at time t against the leader at t - lag, with the best lag in [0, LAG]
     keep = ft > lt[0] + LAG
