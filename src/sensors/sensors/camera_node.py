@@ -15,7 +15,7 @@ from .capture_loop import DISCONNECTED, CaptureLoop
 from .diagnostics import HealthLimits, assess, make_status, stream_values
 from .frame_source import CaptureSettings, FrameSource, SourceKind
 from .image_codec import ImageCodec, compressed_jpeg
-from .node_params import declare, run_node, start_capture
+from .node_params import declare, run_node, start_capture, stream_qos
 from .stream_stats import StreamStats
 
 try:
@@ -28,7 +28,6 @@ class CameraNode(Node):
     def __init__(self, node_name: str = "camera_node") -> None:
         super().__init__(node_name)
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
         p = {
@@ -50,6 +49,9 @@ class CameraNode(Node):
             "realtime": declare(self, "realtime", True, "video file: replay at fps instead of as fast as decoded"),
             "wait_for_subscriber_s": declare(self, "wait_for_subscriber_s", 0.0, "video file: hold the replay "
                                              "until image_raw has a subscriber, at most this long (0: start at once)"),
+            "qos_reliable": declare(self, "qos_reliable", False, "publish reliable instead of best effort "
+                                    "(sensor-data QoS); subscribers of either kind match a reliable publisher"),
+            "qos_depth": declare(self, "qos_depth", 5, "publisher history depth"),
             "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
             "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
             "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
@@ -68,9 +70,10 @@ class CameraNode(Node):
             except CalibrationError as e:
                 raise ValueError(f"camera_info_url: {e}") from e
         base = f"cameras/{self.camera_name}"
-        self.pub_image = self.create_publisher(Image, f"{base}/image_raw", qos_profile_sensor_data)
-        self.pub_info = self.create_publisher(CameraInfo, f"{base}/camera_info", qos_profile_sensor_data)
-        self.pub_jpeg = (self.create_publisher(CompressedImage, f"{base}/image_raw/compressed", qos_profile_sensor_data)
+        qos = stream_qos(p["qos_reliable"], p["qos_depth"])
+        self.pub_image = self.create_publisher(Image, f"{base}/image_raw", qos)
+        self.pub_info = self.create_publisher(CameraInfo, f"{base}/camera_info", qos)
+        self.pub_jpeg = (self.create_publisher(CompressedImage, f"{base}/image_raw/compressed", qos)
                          if p["publish_compressed"] else None)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .frame_source import EndOfStream, FrameSource, SourceError
+from .frame_source import EndOfStream, FrameSource, SourceError, SourceKind
 from .stream_stats import StreamStats
 
 STARTING, STREAMING, DISCONNECTED, FINISHED, STOPPED = "starting", "streaming", "disconnected", "finished", "stopped"
@@ -104,7 +104,7 @@ class CaptureLoop:
                 self._set(DISCONNECTED, f"{e}; reconnecting every {self.reconnect_period_s:g} s")
                 self._stop.wait(self.reconnect_period_s)
                 continue
-            self.stats.add(stamp)
+            self.stats.add(stamp, lossless=self.source.spec.kind is SourceKind.FILE)
             self.status.last_frame_mono = time.monotonic()
             try:
                 self.on_frame(frame, stamp, self.seq)

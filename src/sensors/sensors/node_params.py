@@ -63,3 +63,14 @@ def start_capture(node, loop, publisher, is_file: bool, wait_s: float, grace_s: 
             loop.start()
 
     timer = node.create_timer(0.05, check)
+
+
+def stream_qos(reliable: bool, depth: int):
+    """Sensor-data QoS (best effort, keep last `depth`) by default, as docs/INTERFACES.md fixes for
+    drivers; reliable on request, e.g. for a recorder on the same machine that must lose nothing."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+    if not reliable and depth == qos_profile_sensor_data.depth:
+        return qos_profile_sensor_data
+    return QoSProfile(depth=max(1, int(depth)),
+                      reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)

@@ -14,6 +14,7 @@ class StreamSnapshot:
     window_dropped: int    # dropped within the window
     last_stamp_ns: int     # capture stamp of the newest frame (0: none yet)
     non_monotonic: int     # stamps that did not increase (clock jumps)
+    late: int = 0          # gaps in a stream that cannot drop frames (file replay): delivered late
 
 
 class StreamStats:
@@ -32,6 +33,7 @@ class StreamStats:
         self.frames = 0
         self.dropped = 0
         self.non_monotonic = 0
+        self.late = 0
         self._last = 0
 
     def reset_gap(self) -> None:
@@ -39,8 +41,9 @@ class StreamStats:
         with self._lock:
             self._last = 0
 
-    def add(self, stamp_ns: int) -> int:
-        """Record one frame; returns the frames inferred dropped just before it."""
+    def add(self, stamp_ns: int, lossless: bool = False) -> int:
+        """Record one frame; returns the frames inferred dropped just before it. A `lossless` source
+        (a file: every frame is decoded) counts a gap as one late frame instead."""
         with self._lock:
             lost = 0
             if self._last:
@@ -50,7 +53,10 @@ class StreamStats:
                 elif self.expected_fps > 0:
                     period = 1e9 / self.expected_fps
                     if gap > self.gap_factor * period:
-                        lost = max(0, int(round(gap / period)) - 1)
+                        if lossless:
+                            self.late += 1
+                        else:
+                            lost = max(0, int(round(gap / period)) - 1)
             self._last = stamp_ns
             self.frames += 1
             self.dropped += lost
@@ -68,4 +74,4 @@ class StreamStats:
             if len(stamps) >= 2 and stamps[-1][0] > stamps[0][0]:
                 fps = (len(stamps) - 1) * 1e9 / (stamps[-1][0] - stamps[0][0])
             return StreamSnapshot(self.frames, self.dropped, fps, sum(s[1] for s in stamps[1:]),
-                                  self._last, self.non_monotonic)
+                                  self._last, self.non_monotonic, self.late)

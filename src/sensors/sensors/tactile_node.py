@@ -20,7 +20,7 @@ from .capture_loop import DISCONNECTED, CaptureLoop
 from .diagnostics import HealthLimits, assess, make_status, stream_values
 from .frame_source import CaptureSettings, FrameSource, SourceKind
 from .image_codec import ImageCodec
-from .node_params import declare, run_node, start_capture
+from .node_params import declare, run_node, start_capture, stream_qos
 from .stream_stats import StreamStats
 from .tactile_processing import TactileConfig, TactileProcessor
 
@@ -46,7 +46,6 @@ class TactileNode(Node):
         super().__init__(node_name)
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import WrenchStamped
-        from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
         from std_msgs.msg import Float32, Float32MultiArray
         from std_srvs.srv import Trigger
@@ -77,6 +76,9 @@ class TactileNode(Node):
                                        "px a marker may move per frame (0: 0.45 x grid spacing)"),
             "wait_for_subscriber_s": declare(self, "wait_for_subscriber_s", 0.0, "video file: hold the replay "
                                              "until image_raw has a subscriber, at most this long (0: start at once)"),
+            "qos_reliable": declare(self, "qos_reliable", False, "publish reliable instead of best effort "
+                                    "(sensor-data QoS); subscribers of either kind match a reliable publisher"),
+            "qos_depth": declare(self, "qos_depth", 5, "publisher history depth"),
             "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
             "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
             "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
@@ -97,7 +99,7 @@ class TactileNode(Node):
         self.processed = 0
 
         base = f"tactile/{self.sensor_name}"
-        qos = qos_profile_sensor_data
+        qos = stream_qos(p["qos_reliable"], p["qos_depth"])
         self.pub_image = self.create_publisher(Image, f"{base}/image_raw", qos)
         self.pub_mask = self.create_publisher(Image, f"{base}/contact_mask", qos)
         self.pub_diff = self.create_publisher(Image, f"{base}/difference", qos)

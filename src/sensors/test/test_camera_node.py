@@ -15,10 +15,10 @@ ROOT = source_root()
 FRAMES = 40
 
 
-def sensor_qos(depth: int = 100):
+def sensor_qos(depth: int = 100, reliable: bool = False):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT)
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
 
 
 def statuses(diag: list, name: str) -> list:
@@ -47,17 +47,20 @@ def test_video_file_replay_publishes_every_frame(tmp_path, probe):
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     video = write_pattern_video(tmp_path / "front.mp4", FRAMES)
-    images = probe.collect(Image, "/cameras/front/image_raw", sensor_qos())
-    infos = probe.collect(CameraInfo, "/cameras/front/camera_info", sensor_qos())
-    jpegs = probe.collect(CompressedImage, "/cameras/front/image_raw/compressed", sensor_qos())
+    # reliable on both ends (qos_reliable), so every frame the node publishes must arrive, however loaded
+    # the machine; the default best-effort QoS is exercised by the tests below
+    images = probe.collect(Image, "/cameras/front/image_raw", sensor_qos(reliable=True))
+    infos = probe.collect(CameraInfo, "/cameras/front/camera_info", sensor_qos(reliable=True))
+    jpegs = probe.collect(CompressedImage, "/cameras/front/image_raw/compressed", sensor_qos(reliable=True))
     diag = probe.collect(DiagnosticArray, "/diagnostics", 50)
     # the workspace's own config for the front camera, with a video file as the camera
-    node = NodeProcess(camera_cmd(f"source:={video}", "publish_compressed:=true", "wait_for_subscriber_s:=30.0",
-                                  params_file="config/cameras/uvc_front.yaml"), tmp_path / "camera.log")
+    cmd = camera_cmd(f"source:={video}", "publish_compressed:=true", "wait_for_subscriber_s:=30.0",
+                     "qos_reliable:=true", "qos_depth:=100", params_file="config/cameras/uvc_front.yaml")
+    node = NodeProcess(cmd, tmp_path / "camera.log")
     try:
         wait_for(lambda: any(v["state"] == "finished" for _, _, v in statuses(diag, "camera front")),
                  timeout=90, what="the replay to finish")
-        wait_for(lambda: len(images) >= FRAMES and len(infos) >= FRAMES, timeout=10, what="the last frames")
+        wait_for(lambda: min(len(images), len(infos), len(jpegs)) >= FRAMES, timeout=30, what="the last frames")
     finally:
         assert node.stop() == 0, node.log_path.read_text()
     assert len(images) == FRAMES and len(infos) == FRAMES, node.log_path.read_text()
@@ -76,8 +79,8 @@ def test_video_file_replay_publishes_every_frame(tmp_path, probe):
     info = infos[0][1]
     assert (info.width, info.height) == (320, 240) and info.k[0] == pytest.approx(228.5)
     assert "scaled to the delivered 320x240" in node.log_path.read_text()
-    assert len(jpegs) >= FRAMES - 2
-    assert np.abs(decode_compressed(jpegs[-1][1]).astype(int) - rgb[len(jpegs) - 1]).mean() < 4
+    assert len(jpegs) == FRAMES
+    assert np.abs(decode_compressed(jpegs[-1][1]).astype(int) - rgb[-1]).mean() < 4
     level, message, values = statuses(diag, "camera front")[-1]
     assert level == 0 and "after 40 frames" in message
     assert values["frames"] == str(FRAMES) and values["frames_dropped"] == "0" and values["codec"] == "numpy"
@@ -100,14 +103,15 @@ def test_missing_file_reports_error_then_recovers(tmp_path, probe):
         assert "[ERROR]" in node.log_path.read_text() and "does not exist" in node.log_path.read_text()
         assert images == []
         write_pattern_video(path, 15)
-        wait_for(lambda: len(images) >= 15, timeout=60, what="frames once the file exists")
-        wait_for(lambda: statuses(diag, "camera late")[-1][2]["state"] == "finished", timeout=20,
-                 what="the replay to finish")
+        wait_for(lambda: statuses(diag, "camera late")[-1][2]["state"] == "finished", timeout=60,
+                 what="the replay to finish once the file exists")
     finally:
         assert node.stop() == 0, node.log_path.read_text()
-    assert [frame_index(np.frombuffer(bytes(m.data), np.uint8).reshape(240, 320, 3)) for _, m in images] == \
-        list(range(15))
-    assert statuses(diag, "camera late")[-1][2]["reconnects"] == "1"
+    values = statuses(diag, "camera late")[-1][2]
+    assert values["frames"] == "15" and values["reconnects"] == "1"
+    # best effort: a loaded machine may lose a frame on the way, never reorder or invent one
+    seen = [frame_index(np.frombuffer(bytes(m.data), np.uint8).reshape(240, 320, 3)) for _, m in images]
+    assert len(seen) >= 10 and seen == sorted(set(seen)) and set(seen) <= set(range(15))
 
 
 class MjpegHttpCamera:

@@ -105,6 +105,8 @@ def test_stream_stats_counts_gaps_as_drops():
     assert snap.fps == pytest.approx(11 * 1e9 / (12 * period), rel=1e-6)
     stats.reset_gap()
     assert stats.add(t + 100 * period) == 0  # an outage after a reconnect is not counted as drops
+    assert stats.add(t + 105 * period, lossless=True) == 0  # a file replayed late lost nothing
+    assert stats.snapshot().late == 1 and stats.dropped == 2
 
 
 def test_capture_loop_waits_for_missing_file_then_streams(tmp_path):
