@@ -79,7 +79,8 @@ def discover_episodes(inputs: list[str | Path]) -> list[EpisodeInput]:
             episodes.append(_episode(path, session))
             continue
         session = _read_yaml(path / "session.yaml") if (path / "session.yaml").exists() else {}
-        subdirs = sorted(p for p in path.iterdir() if p.is_dir() and _is_bag_dir(p))
+        # hidden folders are the recorder's discarded / repair leftovers
+        subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and _is_bag_dir(p))
         if not subdirs:
             raise BagError(f"{path}: holds no bag (no metadata.yaml, *.mcap or *.db3, nor episode folders)")
         episodes.extend(_episode(p, session) for p in subdirs)
@@ -104,7 +105,7 @@ class BagReader:
         if not (self.path / "metadata.yaml").exists():
             files = [p.name for p in episode.storage_files()]
             raise BagError(f"{self.path}: episode {episode.name}: no metadata.yaml (recording interrupted?); "
-                           f"storage files: {files}")
+                           f"storage files: {files}; `ros2 run recorder repair <session or bag>` rebuilds it")
         try:
             self._reader = Reader(self.path)
             self._reader.open()

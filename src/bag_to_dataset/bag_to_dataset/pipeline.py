@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -20,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from .bagio import BagError, EpisodeInput, discover_episodes
-from .dataset import write_dataset
 from .episode import SUMMARY, convert_episode
 from .mapping import CODECS, Mapping, MappingError, load_mapping
 
@@ -74,6 +75,20 @@ def _remove_stale(folder: Path, pattern: str) -> None:
 def _run_episode(ep: EpisodeInput, mapping: Mapping, dest: Path, task: str, robot_type: str | None,
                  threads: int) -> dict:
     return convert_episode(ep, mapping, dest, task, robot_type, threads)
+
+
+def _pool_context():
+    """Forked workers inherit the parent's imported PyAV, OpenCV and rosbags typestore (about a second
+    of start-up each otherwise); other platforms use their default start method."""
+    if sys.platform.startswith("linux"):
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+
+        from .bagio import typestore
+
+        typestore()
+        return multiprocessing.get_context("fork")
+    return None
 
 
 def resolve_mapping(mapping: Mapping | str | Path, fps: int | None = None, task: str | None = None,
@@ -145,7 +160,10 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
         else:
             pending.append(i)
 
+    import tqdm as tqdm_module
     from tqdm import tqdm
+
+    tqdm_module.tqdm.monitor_interval = 0   # no monitor thread in a process that forks workers
 
     cpus = os.cpu_count() or 1
     # encoder threads depend on the job, not on what is left to do, so a resumed run encodes the same bytes
@@ -175,7 +193,7 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
                 except BagError as exc:
                     done(i, None, str(exc))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
                 futures = {pool.submit(_run_episode, todo[i][0], m, cache / keys[i], todo[i][1], todo[i][2],
                                        threads): i for i in pending}
                 for fut in as_completed(futures):
@@ -200,6 +218,8 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
     for d in cache_dirs:
         with np.load(d / "arrays.npz") as z:
             arrays.append({k: z[k] for k in z.files})
+
+    from .dataset import write_dataset
 
     staging = output.parent / f".{output.name}.assembling-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -67,10 +67,11 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
               jitter: float = 0.002, latency: float = 0.003, trajectory: bool = False,
               gripper_joint: str | None = None, wrench: bool = False, camera_gap: tuple[float, float] | None = None,
               shuffle: bool = True, seed: int = 0, compression: bool = False,
-              unstamped: tuple[str, ...] = ()) -> BagTruth:
+              unstamped: tuple[str, ...] = (), frame_fn=None) -> BagTruth:
     """One bag as `ros2 bag record` (or the recorder) would write it; returns the ground truth.
 
-    `unstamped` joint-state topics get header.stamp 0, as from a publisher that never sets it."""
+    `unstamped` joint-state topics get header.stamp 0, as from a publisher that never sets it.
+    `frame_fn(k, width, height, camera)` replaces synth_image (the benchmark uses a cheaper one)."""
     from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
     ts = typestore()
@@ -164,7 +165,7 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
             c = conns[topic]
             if isinstance(msg, tuple):
                 _, k, w, hgt, ci, t = msg
-                img = synth_image(k, w, hgt, ci)
+                img = (frame_fn or synth_image)(k, w, hgt, ci)
                 msg = T["sensor_msgs/msg/Image"](header=header(t), height=hgt, width=w, encoding="rgb8",
                                                  is_bigendian=0, step=w * 3, data=img.reshape(-1))
             writer.write(c, rt, ts.serialize_cdr(msg, c.msgtype))
