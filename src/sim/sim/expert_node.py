@@ -166,6 +166,9 @@ class ExpertNode:
             target = self.target_xy.copy()
         stages = self.expert.plan(q0[:-1], cube_pos, cube_quat, target)
         leader = self.p["mode"] == "leader"
+        if not leader:   # a command published before discovery completes would be lost
+            self.wait(lambda: self.pub_traj.get_subscription_count() > 0 and self.pub_grip.get_subscription_count() > 0,
+                      "subscriber on the arm and gripper command topics")
         q_ref, grip = q0[:-1], float(q0[-1])
         log = self.node.get_logger()
         for st in stages:

@@ -138,16 +138,18 @@ class MjcfBuilder:
         h = t.cube_size / 2
         tc = t.target_center
         cams = "\n    ".join(camera_xml(c) for c in self.cameras if c.link is None)
+        scene = f'contype="{SCENE_CONTYPE}" conaffinity="3"'
         return f"""
-    <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 -0.75" rgba="0.35 0.35 0.38 1" contype="{SCENE_CONTYPE}" conaffinity="3"/>
-    <geom name="table" type="box" size="0.8 0.6 0.375" pos="0.35 0 -0.375" material="table" contype="{SCENE_CONTYPE}" conaffinity="3"/>
+    <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 -0.75" rgba="0.35 0.35 0.38 1" {scene}/>
+    <geom name="table" type="box" size="0.8 0.6 0.375" pos="0.35 0 -0.375" material="table" {scene}/>
     <body name="target" pos="{tc[0]:g} {tc[1]:g} 0.0005" mocap="true">
-      <geom name="target_geom" type="cylinder" size="{t.target_radius:g} 0.0005" rgba="0.2 0.75 0.3 0.6" contype="0" conaffinity="0"/>
+      <geom name="target_geom" type="cylinder" size="{t.target_radius:g} 0.0005" rgba="0.2 0.75 0.3 0.6"
+            contype="0" conaffinity="0"/>
     </body>
     <body name="cube" pos="0.4 0 {h:g}">
       <freejoint name="cube_joint"/>
       <geom name="cube_geom" type="box" size="{h:g} {h:g} {h:g}" mass="{t.cube_mass:g}" rgba="0.85 0.2 0.15 1"
-            condim="4" friction="1.2 0.02 0.002" contype="{SCENE_CONTYPE}" conaffinity="3"/>
+            condim="4" friction="1.2 0.02 0.002" {scene}/>
     </body>
     {cams}"""
 
