@@ -40,10 +40,20 @@ def _parse_floats(text: str, what: str) -> list[float]:
         raise CalibrationError(f"{what}: expected comma-separated numbers, got {text!r}") from exc
 
 
+def _read_retry(bus: ServoBus, attempts: int = 5) -> np.ndarray:
+    for k in range(attempts):
+        try:
+            return bus.read()
+        except ServoBusError:
+            if k == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def read_steady(bus: ServoBus, samples: int = 20) -> np.ndarray:
     """Median of several reads (each unwrapped next to the first, so a 0/4095 wrap averages right)."""
-    first = bus.read()
-    rows = [first] + [unwrap_near(bus.read(), first) for _ in range(samples - 1)]
+    first = _read_retry(bus)
+    rows = [first] + [unwrap_near(_read_retry(bus), first) for _ in range(samples - 1)]
     return np.median(np.array(rows), axis=0)
 
 
@@ -54,12 +64,16 @@ def record_while(bus: ServoBus, done: Callable[[], None], seconds: float | None)
     stop = threading.Event()
 
     def sample() -> None:
+        failures = 0
         while not stop.is_set():
             try:
                 samples.append(bus.read())
-            except ServoBusError as exc:
-                errors.append(exc)
-                return
+                failures = 0
+            except ServoBusError as exc:  # one lost reply is not a reason to start over
+                failures += 1
+                if failures >= 10:
+                    errors.append(exc)
+                    return
             time.sleep(0.005)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -172,7 +186,8 @@ def main(argv: list[str] | None = None, prompt: Callable[[str], object] | None =
         if len(ids) != spec.dof or signs.size != spec.dof or (pose is not None and pose.size != spec.dof):
             raise CalibrationError(f"{spec.name} has {spec.dof} arm joints: need as many ids, signs (and pose values)")
         bus = BUSES[kind](args.port or lead.get("port", "/dev/ttyUSB0"),
-                          args.baudrate or int(lead.get("baudrate", 1000000)), ids + ([gripper_id] if with_gripper else []))
+                          args.baudrate or int(lead.get("baudrate", 1000000)), ids + ([gripper_id] if with_gripper else []),
+                          timeout_ms=100.0)  # calibration is not latency critical
         output = Path(args.output) if args.output else default_output(template, args.leader)
         print(f"calibrating {kind} leader for {spec.name} on {bus.port_name} (servos {bus.ids})")
         with bus:

@@ -80,7 +80,7 @@ def test_save_keeps_other_parameters_and_comments(tmp_path):
     assert back.gripper_open == 4.0 and back.style == "so101"
 
 
-def test_gello_cli_round_trip_survives_power_cycle(tmp_path):
+def test_gello_cli_round_trip_survives_power_cycle(tmp_path, capsys):
     """GELLO style on an emulated Dynamixel bus in multi-turn mode; after a power cycle the servos
     report other turn counts but the calibrated joints are unchanged."""
     spec = load_robot_spec("fr3")
@@ -101,7 +101,7 @@ def test_gello_cli_round_trip_survives_power_cycle(tmp_path):
 
         out = tmp_path / "gello.yaml"
         code = calibrate_cli.main(["--leader", "gello_franka", "--port", emu.port, "--output", str(out)], prompt)
-        assert code == 0 and len(prompts) == 3
+        assert code == 0 and len(prompts) == 3, capsys.readouterr().err
         cal = load_calibration(out)
         assert cal.calibrated and cal.gripper_closed == pytest.approx(2.6, abs=2e-3)
         pose = spec.home + np.array([0.3, -0.2, 0.1, 0.2, -0.4, 0.25, 1.0])
@@ -121,7 +121,7 @@ def test_gello_cli_round_trip_survives_power_cycle(tmp_path):
     assert before[7] == pytest.approx(spec.gripper.open)
 
 
-def test_so101_cli_homing_and_recorded_ranges(tmp_path):
+def test_so101_cli_homing_and_recorded_ranges(tmp_path, capsys):
     spec = load_robot_spec("so101")
     mid = np.array([2048, 1000, 3000, 2048, 100, 2048]) * 2 * math.pi / 4096  # joint 5 near the wrap
     with BusEmulator("feetech", list(range(1, 7))) as emu:
@@ -136,7 +136,7 @@ def test_so101_cli_homing_and_recorded_ranges(tmp_path):
 
         out = tmp_path / "so101.yaml"
         code = calibrate_cli.main(["--leader", "so101_leader", "--port", emu.port, "--output", str(out)], prompt)
-        assert code == 0
+        assert code == 0, capsys.readouterr().err
         cal = load_calibration(out)
         np.testing.assert_allclose(cal.offsets, mid[:5], atol=2e-3)
         np.testing.assert_allclose(cal.upper, swing[:5], atol=0.08)
