@@ -45,7 +45,7 @@ PARAMS = {  # name: (default or type name, description)
     "command.mode": ("trajectory", "trajectory (JTC topic) or forward (forward position controller)"),
     "command.lookahead_periods": (3.0, "the trajectory point lies this many periods ahead"),
     "command.forward_topic": ("forward_position_controller/commands", "topic of command.mode=forward"),
-    "realtime_priority": (0, "SCHED_FIFO priority of the control loop thread (0: normal scheduling)"),
+    "realtime_priority": (0, "SCHED_FIFO priority of the control loop and executor threads (0: normal scheduling)"),
     "follower_timeout": (0.5, "follower joint states older than this (s) do not count for the gate"),
     "safety.engage_threshold": (0.2, "max |leader - follower| per arm joint to engage (rad)"),
     "safety.ramp_in": (False, "ramp in slowly from a misalignment instead of waiting for alignment"),
