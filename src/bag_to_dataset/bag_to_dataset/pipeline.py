@@ -166,7 +166,8 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
     tqdm_module.tqdm.monitor_interval = 0   # no monitor thread in a process that forks workers
 
     cpus = os.cpu_count() or 1
-    # encoder threads depend on the job, not on what is left to do, so a resumed run encodes the same bytes
+    # one encoder thread per worker when episodes fill the cores (the most frames per CPU second); the
+    # count changes the encoded bytes, so it depends on the job, never on what a resumed run has left
     threads = max(1, cpus // max(1, min(workers or cpus, len(keys))))
     workers = max(1, min(workers or cpus, len(pending) or 1))
     bar = tqdm(total=len(keys), initial=result.reused, unit="ep", desc="episodes", disable=not progress)
