@@ -84,7 +84,14 @@ def discover_episodes(inputs: list[str | Path]) -> list[EpisodeInput]:
         if not subdirs:
             raise BagError(f"{path}: holds no bag (no metadata.yaml, *.mcap or *.db3, nor episode folders)")
         episodes.extend(_episode(p, session) for p in subdirs)
-    return episodes
+    seen: set[Path] = set()
+    unique = []
+    for ep in episodes:   # the same bag given twice (a session and one of its episodes) converts once
+        key = ep.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(ep)
+    return unique
 
 
 def _episode(path: Path, session: dict) -> EpisodeInput:

@@ -73,8 +73,9 @@ def write_dataset(root: Path, mapping: Mapping, episodes: list[dict], arrays: li
         for k in video_keys:
             a, b = episodes[0]["videos"][k], ep["videos"][k]
             if (a["width"], a["height"]) != (b["width"], b["height"]):
-                raise ValueError(f"{k}: episode {ep['name']} is {b['width']}x{b['height']}, "
-                                 f"episode {episodes[0]['name']} is {a['width']}x{a['height']}")
+                raise ValueError(f"{k}: episode {ep['name']} ({ep['source']}) is {b['width']}x{b['height']}, "
+                                 f"episode {episodes[0]['name']} is {a['width']}x{a['height']}; one dataset needs "
+                                 f"one resolution per camera: convert them into separate datasets")
     features = _features(mapping, episodes)
     tasks: dict[str, int] = {}
     for ep in episodes:

@@ -101,6 +101,8 @@ def resolve_mapping(mapping: Mapping | str | Path, fps: int | None = None, task:
         defaults = {"libsvtav1": (30, 12), "libx264": (23, "veryfast")}[name]
         if name != m.video.codec:
             m = m.replace(video=replace(m.video, codec=name, crf=defaults[0], preset=defaults[1]))
+    if fps is not None and fps <= 0:
+        raise MappingError(f"fps must be a positive integer, got {fps}")
     return m.replace(fps=fps, task=task, robot_type=robot_type)
 
 
@@ -193,6 +195,8 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
                     done(i, _run_episode(ep, m, cache / keys[i], t, r, threads), None)
                 except BagError as exc:
                     done(i, None, str(exc))
+                except Exception as exc:  # noqa: BLE001 - e.g. an encoder error fails its episode, not the run
+                    done(i, None, f"{ep.path}: episode {ep.name}: {type(exc).__name__}: {exc}")
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
                 futures = {pool.submit(_run_episode, todo[i][0], m, cache / keys[i], todo[i][1], todo[i][2],
@@ -226,7 +230,10 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "meta").mkdir(parents=True)
     try:
-        write_dataset(staging, m, episodes, arrays, cache_dirs)
+        try:
+            write_dataset(staging, m, episodes, arrays, cache_dirs)
+        except ValueError as exc:   # episodes that cannot share a dataset (camera resolution changed)
+            raise ConversionError(str(exc)) from exc
         with open(staging / MARKER, "w") as f:
             json.dump({"format": FORMAT_VERSION, "mapping": m.source, "mapping_digest": m.digest(),
                        "inputs": keys, "failures": result.failures, "skipped": result.skipped,

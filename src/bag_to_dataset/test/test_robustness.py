@@ -142,3 +142,18 @@ def test_bag_error_is_raised_for_a_non_bag_input(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BagError, match="holds no bag"):
         convert([tmp_path / "empty"], "sim_so101", tmp_path / "ds", progress=False)
+
+
+def test_camera_resolution_change_between_episodes_is_explained(tmp_path, so101_names, one_camera_mapping):
+    write_bag(tmp_path / "a", so101_names, duration=1.0, cameras={"front": (64, 48)})
+    write_bag(tmp_path / "b", so101_names, duration=1.0, cameras={"front": (96, 64)})
+    with pytest.raises(ConversionError, match="96x64.*64x48.*separate datasets"):
+        convert([tmp_path / "a", tmp_path / "b"], one_camera_mapping, tmp_path / "ds", task="t", progress=False)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_same_bag_given_twice_converts_once(tmp_path, so101_names, one_camera_mapping):
+    write_session(tmp_path / "s", 2, so101_names, robot="so101", task="t", cameras={"front": (64, 48)}, duration=1.0)
+    result = convert([tmp_path / "s", tmp_path / "s" / "episode_000001"], one_camera_mapping, tmp_path / "ds",
+                     progress=False)
+    assert result.converted == 2 and validate_dataset(tmp_path / "ds") == []
