@@ -11,7 +11,7 @@ returns the command to send (or None). States:
   fault    - max_read_failures consecutive bad reads: disengaged; when good readings return the
              gate starts again from `aligning`
 Bad reads (errors, NaN/inf, far outside the limits, impossible jumps) never reach the follower:
-while engaged the last safe command is held.
+while engaged nothing new is sent, so the controller holds the last safe command.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class SafetyConfig:
 
 @dataclass
 class Tick:
-    command: np.ndarray | None  # arm joints (+ gripper), follower units; None: send nothing
+    command: np.ndarray | None  # arm joints (+ gripper), follower units; None: send nothing (hold)
     state: str
     status: str                 # one human-readable line
     clamped: list[str]
@@ -156,7 +156,9 @@ class SafetyGate:
                 self.disengage(error)
                 return Tick(None, FAULT, f"disengaged after {self.failures} consecutive bad leader reads: {error}",
                             [], [])
-            return Tick(self.last_command.copy(), self.state,
+            # nothing new is sent: the JTC / forward controller keeps the last safe command (re-sending
+            # it could drag a follower that was moved meanwhile, e.g. by a sim reset, back to it)
+            return Tick(None, self.state,
                         f"holding the last safe command (bad read {self.failures}/"
                         f"{self.config.max_read_failures}): {error}", [], [])
         if self.failures >= self.config.max_read_failures:

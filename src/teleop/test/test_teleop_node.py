@@ -114,13 +114,14 @@ def test_gate_tracking_caps_and_unplug(tmp_path):
 
             # unplug the bus mid-run: commands hold the last one, then stop; status reports a fault
             held = positions(trajs, -1)[0]
+            n_unplug = len(trajs)
             emu.unplug()
             wait_for(lambda: any(m.data.startswith("fault") for _, m in status), 20, what="fault status")
             n_fault = len(trajs)
             time.sleep(0.5)
             assert len(trajs) == n_fault, "commands after the fault"
-            after = positions(trajs, n0)[-5:]
-            np.testing.assert_allclose(after, np.tile(held, (len(after), 1)))
+            for q in positions(trajs, n_unplug):  # at most the in-flight ones, all at the held pose
+                np.testing.assert_allclose(q, held)
             assert node.alive
         finally:
             follower.stop()
@@ -186,8 +187,7 @@ def test_topic_leader_forward_mode_rejects_nan_and_stale(tmp_path):
             n = len(fwd)
             wait_for(lambda: any(m.data.startswith("fault") and "stale" in m.data for _, m in status), 10,
                      what="stale-leader fault")
-            held = [m.data for _, m in fwd[n:]]
-            assert held and all(np.allclose(h, target[:5]) for h in held)
+            assert all(np.allclose(m.data, target[:5]) for _, m in fwd[n:])  # nothing new, nothing else
         finally:
             follower.stop()
             node.stop()
