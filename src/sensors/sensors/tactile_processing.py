@@ -79,15 +79,14 @@ class TactileProcessor:
         if n <= 1:
             return mask.astype(bool), np.zeros((0, 2))
         # weight the pixels around each blob by their darkness: edge pixels carry the sub-pixel position
-        grown = cv2.dilate(labels.astype(np.float32), _ellipse(3)).astype(np.int64)
+        grown = cv2.dilate(labels.astype(np.float32), _ellipse(3)).astype(np.int32)
         grown = np.where(labels > 0, labels, grown)
-        h, w = gray.shape
-        yy, xx = np.mgrid[0:h, 0:w]
-        lab = grown.ravel()
-        wts = darkness.ravel()
+        ys, xs = np.nonzero(grown)  # only the blobs and their rims
+        lab = grown[ys, xs]
+        wts = darkness[ys, xs]
         sw = np.bincount(lab, wts, minlength=n)
-        sx = np.bincount(lab, wts * xx.ravel(), minlength=n)
-        sy = np.bincount(lab, wts * yy.ravel(), minlength=n)
+        sx = np.bincount(lab, wts * xs, minlength=n)
+        sy = np.bincount(lab, wts * ys, minlength=n)
         area = stats[:, cv2.CC_STAT_AREA]
         keep = np.arange(n) > 0
         keep &= (area >= self.cfg.marker_min_area) & (area <= self.cfg.marker_max_area) & (sw > 0)
