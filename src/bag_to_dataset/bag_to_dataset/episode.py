@@ -42,6 +42,7 @@ class _Camera:
         self.hist = ImageHistogram()
         self.pending: dict[int, np.ndarray] = {}
         self.next = 0
+        self.max_pending = 0   # decoded frames held at once: bounded by stamp reordering, not by length
         self.encoder: StreamingEncoder | None = None
 
     def offer(self, ordinal: int, raw, msgtype: str) -> None:
@@ -59,6 +60,7 @@ class _Camera:
             if self.next in self.sample:
                 self.hist.add(img)
             self.next += 1
+        self.max_pending = max(self.max_pending, len(self.pending))
         for k in [k for k in self.pending if self.last_use[k] < self.next]:
             del self.pending[k]
 
@@ -67,7 +69,7 @@ class _Camera:
             raise ValueError(f"{self.key}: only {self.next} of {self.ordinals.size} frames could be encoded")
         self.encoder.close()
         return {"width": self.encoder.width, "height": self.encoder.height, "frames": self.encoder.frames,
-                "bytes": self.out.stat().st_size}
+                "bytes": self.out.stat().st_size, "max_buffered_frames": self.max_pending}
 
 
 def convert_episode(ep: EpisodeInput, mapping: Mapping, dest: Path, task: str, robot_type: str | None,

@@ -67,11 +67,12 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
               jitter: float = 0.002, latency: float = 0.003, trajectory: bool = False,
               gripper_joint: str | None = None, wrench: bool = False, camera_gap: tuple[float, float] | None = None,
               shuffle: bool = True, seed: int = 0, compression: bool = False,
-              unstamped: tuple[str, ...] = (), frame_fn=None) -> BagTruth:
+              unstamped: tuple[str, ...] = (), frame_fn=None, reorder_images: bool = False) -> BagTruth:
     """One bag as `ros2 bag record` (or the recorder) would write it; returns the ground truth.
 
     `unstamped` joint-state topics get header.stamp 0, as from a publisher that never sets it.
-    `frame_fn(k, width, height, camera)` replaces synth_image (the benchmark uses a cheaper one)."""
+    `frame_fn(k, width, height, camera)` replaces synth_image (the benchmark uses a cheaper one).
+    `reorder_images` swaps the arrival of each pair of camera frames (header stamps stay in order)."""
     from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
     ts = typestore()
@@ -143,6 +144,9 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
             g0, g1 = (start_ns + int(x * NS) for x in camera_gap)
             h = h[(h < g0) | (h > g1)]
         r = h + int(2 * latency * NS)
+        if reorder_images:
+            m = (r.size // 2) * 2
+            r[:m] = r[:m].reshape(-1, 2)[:, ::-1].reshape(-1)
         streams[topic] = Stream(topic, h, r)
         cams[cam] = (w, hgt, ci)
         for k, (t, rt) in enumerate(zip(h, r)):
