@@ -178,6 +178,8 @@ def main() -> None:
             cpu_ratio = results["baseline"]["cpu_s"] / results["ours"]["cpu_s"]
             print(f"{cams:>7} {'speedup':>9} {speedup:.2f}x wall, {cpu_ratio:.2f}x less CPU than the baseline")
             shutil.rmtree(tmp / f"bags_{cams}", ignore_errors=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share these cores: compare rows of "
+          f"one run, and prefer CPU ms/frame when the load is high)")
 
 
 if __name__ == "__main__":
