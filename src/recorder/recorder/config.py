@@ -21,7 +21,7 @@ class TopicConfig:
     name: str
     type: str | None               # 'pkg/msg/Type'; None = discovered from the graph
     qos: str = "auto"              # reliable | best_effort | auto (match the publishers, like ros2 bag)
-    depth: int = 100               # subscriber queue; 0 = keep all
+    depth: int = 100               # subscriber queue (keep last); size it for the longest stall to ride out
     expected_hz: float | None = None
     optional: bool = False         # no silence warning (e.g. tactile that may be unplugged)
 
@@ -64,8 +64,8 @@ def _topic(entry: object, where: str) -> TopicConfig:
     if qos not in QOS_CHOICES:
         raise RecorderConfigError(f"{where} {name}: qos '{qos}' is not one of {QOS_CHOICES}")
     depth = int(entry.get("depth", 100))
-    if depth < 0:
-        raise RecorderConfigError(f"{where} {name}: depth must be >= 0 (0: keep all)")
+    if depth < 1:
+        raise RecorderConfigError(f"{where} {name}: depth must be >= 1")
     hz = entry.get("expected_hz")
     if hz is not None and float(hz) <= 0:
         raise RecorderConfigError(f"{where} {name}: expected_hz must be > 0")

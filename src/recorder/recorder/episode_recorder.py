@@ -100,7 +100,8 @@ class EpisodeRecorder:
                     offered = qos_lookup(name) if qos_lookup else qos
                     bag.add_topic(name, msgtype, offered or qos)
                 meta = episode_metadata(index, self.opts.task, self.opts.robot_type, self.opts.operator, start_ns,
-                                        success=self.opts.default_success, setup=self.opts.setup or None)
+                                        success=self.opts.default_success, setup=self.opts.setup or None,
+                                        topics={n: {"type": t, "count": 0} for n, (t, _) in self.topics.items()})
                 write_yaml_atomic(path / "episode.yaml", meta, fsync=False)
             except Exception as err:  # noqa: BLE001 - report, leave no half-made episode behind
                 try:
@@ -133,7 +134,8 @@ class EpisodeRecorder:
             self._last = ep
             self.health.episode_ended()
             self.state = IDLE
-            counts = ", ".join(f"{t}={n}" for t, n in sorted(ep.sent.items())) or "no messages"
+            counts = ", ".join(f"{t}={ep.sent.get(t, 0)}" for t in sorted(set(self.topics) | set(ep.sent)))
+            counts = counts or "no topics"
             dropped = sum(ep.dropped.values())
             msg = f"saved episode {ep.index} ({counts})" + (f"; {dropped} dropped (writer backlog)" if dropped else "")
             self._event(msg)
@@ -144,13 +146,16 @@ class EpisodeRecorder:
         """While recording: drop the current episode. Otherwise: drop the episode saved last in this
         run (once), so that left-arrow during the reset phase re-records it. Nothing stays on disk."""
         with self._lock:
-            ep = self._current
-            if ep is None:
-                ep = self._last
-                if ep is None:
-                    return False, "nothing to discard (no episode recorded yet in this run)"
-                if not ep.closed.wait(wait_s):
-                    return False, f"episode {ep.index} is still being written; try again"
+            last = self._last if self._current is None else None
+            if self._current is None and last is None:
+                return False, "nothing to discard (no episode recorded yet in this run)"
+        # wait outside the lock: the writer's on_closed callback takes it
+        if last is not None and not last.closed.wait(wait_s):
+            return False, f"episode {last.index} is still being written; try again"
+        with self._lock:
+            ep = self._current or self._last
+            if ep is None or (last is not None and ep is not last):
+                return False, "the recorder state changed meanwhile; nothing discarded"
             ep.discarded = True
             hidden = ep.path.with_name(f".discarded_{ep.path.name}_{time.time_ns()}")
             try:
@@ -180,8 +185,11 @@ class EpisodeRecorder:
             ep = self._last
             if ep is None:
                 return False, "no episode to mark"
-            if not ep.closed.wait(wait_s):
-                return False, f"episode {ep.index} is still being written; try again"
+        if not ep.closed.wait(wait_s):     # outside the lock (see discard)
+            return False, f"episode {ep.index} is still being written; try again"
+        with self._lock:
+            if ep.discarded:
+                return False, f"episode {ep.index} was discarded"
             path = ep.path / "episode.yaml"
             data = read_yaml(path)
             data["success"] = value

@@ -18,7 +18,7 @@ from .layout import write_yaml_atomic
 
 log = logging.getLogger("recorder.writer")
 
-_MSG, _OPEN, _TOPIC, _CLOSE, _DISCARD, _STOP = range(6)
+_MSG, _OPEN, _TOPIC, _CLOSE, _DISCARD, _STOP, _SYNC = range(7)
 
 
 @dataclass(eq=False)
@@ -79,6 +79,12 @@ class EpisodeWriter:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def sync(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued so far is written (not necessarily flushed)."""
+        done = threading.Event()
+        self._q.put((_SYNC, done))
+        return done.wait(timeout)
+
     def open(self, ep: Episode) -> None:
         """An episode opened by the recorder; from now on only this thread touches its bag."""
         self._q.put((_OPEN, ep))
@@ -103,6 +109,8 @@ class EpisodeWriter:
                     self._close(item[1])
                 elif kind == _DISCARD:
                     self._discard(*item[1:])
+                elif kind == _SYNC:
+                    item[1].set()
                 elif kind == _STOP:
                     return
             except Exception as err:  # noqa: BLE001 - one bad episode must not stop the writer

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import rclpy
+import rclpy.duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=0, help="publisher history depth; 0: keep all (reliable)")
     ap.add_argument("--best-effort-images", action="store_true")
     ap.add_argument("--wait-subscribers", type=float, default=20.0, help="seconds to wait for every topic to match")
+    ap.add_argument("--ack-timeout", type=float, default=30.0, help="seconds to wait for reliable readers to ack")
     ap.add_argument("--start-file", default="", help="wait until this file exists before publishing")
     args = ap.parse_args(argv)
 
@@ -98,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         counts[topic] += 1
         heapq.heappush(heap, (due + period, k))
     elapsed = time.monotonic() - t0
-    time.sleep(1.0)   # let reliable retransmissions finish before the writers go away
-    print(f"published for {elapsed:.2f} s, max lateness {late * 1e3:.1f} ms", flush=True)
+    # a reliable writer repairs lost samples on its next heartbeat: stay until every reader acked
+    unacked = [t for t, _, p, _ in streams if p.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+               and not p.wait_for_all_acked(rclpy.duration.Duration(seconds=args.ack_timeout))]
+    print(f"published for {elapsed:.2f} s, max lateness {late * 1e3:.1f} ms"
+          + (f"; NOT ACKED by every reader: {unacked}" if unacked else ""), flush=True)
     print("COUNTS " + json.dumps(counts), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()

@@ -71,9 +71,6 @@ def subscription_qos(topic: TopicConfig, publisher_qos: list) -> QoSProfile | No
         rel = ReliabilityPolicy.RELIABLE      # like `ros2 bag record`: reliable only if every publisher is
     else:
         rel = ReliabilityPolicy.BEST_EFFORT
-    if topic.depth == 0:
-        return QoSProfile(depth=1, reliability=rel, history=HistoryPolicy.KEEP_ALL,
-                          durability=DurabilityPolicy.VOLATILE)
     return QoSProfile(depth=topic.depth, reliability=rel, history=HistoryPolicy.KEEP_LAST,
                       durability=DurabilityPolicy.VOLATILE)
 
@@ -151,7 +148,7 @@ class RecorderNode(Node):
                                expected_hz=topic.expected_hz, optional=topic.optional)
             del self._pending[name]
             self.get_logger().info(f"subscribed {name} [{msgtype}] {qos.reliability.name.lower()} "
-                                   f"{'keep all' if qos.history == HistoryPolicy.KEEP_ALL else f'depth {qos.depth}'}")
+                                   f"depth {qos.depth}")
 
     def _offered_qos(self, name: str) -> list:
         return [rosbags_qos(i.qos_profile) for i in self.get_publishers_info_by_topic(name)]
@@ -159,8 +156,10 @@ class RecorderNode(Node):
     # --- services ----------------------------------------------------------------------------------
     def _reply(self, response, result: tuple[bool, str]):
         response.success, response.message = result
-        log = self.get_logger().info if result[0] else self.get_logger().warn
-        log(result[1])
+        if result[0]:   # (rclpy: one call site, one severity)
+            self.get_logger().info(result[1])
+        else:
+            self.get_logger().warn(result[1])
         return response
 
     def _on_start(self, _req, response):

@@ -242,7 +242,9 @@ def repair_episode(ep_dir: Path) -> RepairReport:
         if report.needed:
             meta["status"] = "incomplete"
             meta["repaired"] = utc_iso()
-            meta["topics"] = {t: {"type": report.types[t], "count": n} for t, n in report.counts.items()}
+            topics = {t: {"type": v.get("type"), "count": 0} for t, v in (meta.get("topics") or {}).items()}
+            topics.update({t: {"type": report.types[t], "count": n} for t, n in report.counts.items()})
+            meta["topics"] = topics
             if meta.get("end_time_ns") is None and report.end_time_ns is not None:
                 meta["end_time_ns"] = report.end_time_ns
         meta.setdefault("status", "incomplete")
