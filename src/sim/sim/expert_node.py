@@ -61,6 +61,7 @@ class ExpertNode:
         group = ReentrantCallbackGroup()
         self.lock = threading.Lock()
         self.joints: np.ndarray | None = None
+        self.js_stamp: float | None = None
         self.object_pose: tuple[np.ndarray, np.ndarray] | None = None
         self.target_xy: np.ndarray | None = None
         self.success: bool | None = None
@@ -95,6 +96,7 @@ class ExpertNode:
             return
         with self.lock:
             self.joints = q
+            self.js_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
     def _on_object(self, msg) -> None:
         p, o = msg.pose.position, msg.pose.orientation
@@ -113,6 +115,10 @@ class ExpertNode:
 
     # ---- helpers -------------------------------------------------------------------------
     def now(self) -> float:
+        """The follower's clock: the latest joint_states stamp. The sim stamps in sim time, so stages
+        keep their durations even when a loaded machine slows the sim below real time."""
+        if self.js_stamp is not None:
+            return self.js_stamp
         return self.node.get_clock().now().nanoseconds * 1e-9
 
     def sleep(self, seconds: float) -> None:
@@ -127,6 +133,21 @@ class ExpertNode:
             if time.monotonic() > deadline or not self.rclpy.ok():
                 raise TimeoutError(f"expert: no {what} after {self.p['timeout']} s")
             time.sleep(0.01)
+
+    def wait_settled(self, q_target: np.ndarray | None, duration: float, tol: float = 0.02) -> None:
+        """Closed-loop guard on top of the timed plan: the arm at the stage's goal and the gripper at
+        rest before the next stage (a loaded machine may run the sim slower than the plan's clock)."""
+        deadline = time.monotonic() + 2.0 * duration + 2.0
+        last = None
+        while time.monotonic() < deadline and self.rclpy.ok():
+            with self.lock:
+                q = self.joints.copy()
+            arm_ok = q_target is None or np.max(np.abs(q[:-1] - q_target)) < tol
+            grip_ok = last is not None and abs(q[-1] - last) < 1e-3
+            if arm_ok and grip_ok:
+                return
+            last = q[-1]
+            time.sleep(0.05)
 
     def reset_sim(self) -> str:
         from std_srvs.srv import Trigger
@@ -187,6 +208,7 @@ class ExpertNode:
                 self.leader_ref = [self.leader_ref[0] or self.expert.reference(st, q_ref, self.now()), grip]
             log.info(f"stage {st.name}: {st.duration:.2f} s")
             self.sleep(st.duration + 0.1)
+            self.wait_settled(st.q, st.duration)
         self.sleep(float(self.p["settle_time"]))
         n = self.counts["success"]
         self.wait(lambda: self.counts["success"] > n, "sim/task_success")
