@@ -110,9 +110,22 @@ def load_setup(setup: str | Path) -> RecorderSetup:
         try:
             path = workspace_file(Path("config") / "recorder" / f"{text}.yaml")
         except FileNotFoundError as err:
-            raise RecorderConfigError(f"unknown recorder setup '{text}': {err}") from None
+            path = _installed_setup(text)
+            if path is None:
+                raise RecorderConfigError(f"unknown recorder setup '{text}': {err}") from None
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise RecorderConfigError(f"{path}: not valid YAML: {err}") from None
     return parse_setup(data, name=path.stem, source=path)
+
+
+def _installed_setup(name: str) -> Path | None:
+    """share/recorder/config/recorder/<name>.yaml of a colcon install."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        path = Path(get_package_share_directory("recorder")) / "config" / "recorder" / f"{name}.yaml"
+    except Exception:  # noqa: BLE001 - no ament index or package not installed
+        return None
+    return path if path.exists() else None
