@@ -1,0 +1,192 @@
+"""The main job, end to end in simulation: `make demo` (or `python -m tools.demo`).
+
+Stages (each also runs on its own with --stages, reusing the artifacts in --out):
+  record   sim + scripted expert as a software leader -> teleop node -> sim follower; the
+           recorder writes one rosbag2 MCAP bag per episode            -> <out>/bags/
+  convert  bag_to_dataset convert -> LeRobot v3.0 dataset, validated   -> <out>/dataset/
+  train    policy train (CPU-sized ACT)                                -> <out>/train/ (checkpoints, loss.png)
+  eval     policy node drives the sim on fresh seeded resets; the scripted expert and a
+           do-nothing baseline run on the same resets                   -> <out>/eval.json, rollout.mp4
+  report   success table and plot                                      -> <out>/report.md, success.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("record", "convert", "train", "eval", "report")
+# run from a checkout without `colcon build` too: installed packages (install/setup.bash) win
+sys.path.extend(str(p) for p in sorted((ROOT / "src").iterdir()) if (p / "package.xml").exists())
+TASKS = {"so101": "pick up the cube and place it on the target", "fr3": "pick up the cube and place it on the target"}
+
+
+def say(msg: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def module_cmd(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def run(cmd: list[str]) -> None:
+    env = dict(os.environ)
+    from robot_common.testing import ros_env
+
+    env.update(ros_env())
+    res = subprocess.run(cmd, env=env)
+    if res.returncode != 0:
+        raise SystemExit(f"demo: '{' '.join(cmd[2:4])} ...' failed with exit code {res.returncode}")
+
+
+def stage_record(a: argparse.Namespace, out: Path) -> None:
+    from tools.demo_ros import record_episodes
+
+    session = out / "bags"
+    done = len([p for p in session.glob("episode_*/episode.yaml")]) if session.exists() else 0
+    if done >= a.episodes:
+        say(f"record: {done} episodes already in {session}, skipping")
+        return
+    res = record_episodes(a.robot, session, a.episodes, TASKS[a.robot], out / "logs" / "record", a.seed,
+                          (a.width, a.height), a.fps, lambda m: say(f"record: {m}"))
+    say(f"record: {res.saved} demonstrations saved, {res.discarded} failed ones discarded, "
+        f"{sum(res.durations) / max(len(res.durations), 1):.1f} s per episode")
+
+
+def stage_convert(a: argparse.Namespace, out: Path) -> None:
+    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", f"sim_{a.robot}",
+                   "--output", str(out / "dataset"), "--fps", str(int(a.fps)), "--codec", "h264"))
+    run(module_cmd("bag_to_dataset.validate_cli", str(out / "dataset")))
+
+
+def stage_train(a: argparse.Namespace, out: Path) -> None:
+    cmd = module_cmd("policy.train_cli", "--dataset", str(out / "dataset"), "--output", str(out / "train"),
+                     "--config", a.policy_config, "--steps", str(a.train_steps))
+    if a.quick:
+        cmd += ["--batch-size", "4"]
+    if (out / "train" / "checkpoints" / "last").exists():
+        cmd.append("--resume")
+    run(cmd)
+
+
+def checkpoint_dir(out: Path) -> Path:
+    return out / "train" / "checkpoints" / "last" / "pretrained_model"
+
+
+def baselines(robot: str, episodes: int, seed: int, timeout_s: float) -> dict[str, list[bool]]:
+    """The scripted expert and a do-nothing policy on the same seeded resets as the policy
+    (the k-th reset of a sim seeded s is the k-th reset of SimEnv(seed=s)), without ROS."""
+    from sim.env import SimEnv
+    from sim.expert import ScriptedExpert, run_episode
+
+    results: dict[str, list[bool]] = {"scripted expert": [], "do nothing": []}
+    env = SimEnv(robot, cameras=None, seed=seed)
+    expert = ScriptedExpert(env.cfg, env.model)
+    for _ in range(episodes):
+        env.reset()
+        try:
+            results["scripted expert"].append(bool(run_episode(env, expert)))
+        except Exception:  # noqa: BLE001 - a planning failure is a failed episode
+            results["scripted expert"].append(False)
+    env = SimEnv(robot, cameras=None, seed=seed)
+    for _ in range(episodes):
+        env.reset()
+        env.step_for(timeout_s)
+        results["do nothing"].append(bool(env.task_success()))
+    env.close()
+    return results
+
+
+def stage_eval(a: argparse.Namespace, out: Path) -> None:
+    from tools.demo_ros import evaluate_policy
+
+    res = evaluate_policy(a.robot, checkpoint_dir(out), a.eval_episodes, a.eval_seed, out / "logs" / "eval",
+                          (a.width, a.height), a.fps, a.eval_timeout, out / "rollout.mp4",
+                          lambda m: say(f"eval: {m}"))
+    base = baselines(a.robot, a.eval_episodes, a.eval_seed, a.eval_timeout)
+    summary = {
+        "robot": a.robot, "episodes": a.eval_episodes, "seed": a.eval_seed,
+        "success": {"ACT policy": res.successes, **base},
+        "policy_commands": res.commands, "policy_out_of_limit_points": res.out_of_limits,
+        "policy_max_step_between_commands": res.max_step, "policy_episode_times": res.times,
+    }
+    (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    say(f"eval: ACT {res.rate:.0%}, expert {sum(base['scripted expert'])}/{a.eval_episodes}, "
+        f"do-nothing {sum(base['do nothing'])}/{a.eval_episodes}")
+
+
+def stage_report(a: argparse.Namespace, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = json.loads((out / "eval.json").read_text())
+    rows = {k: (sum(v), len(v)) for k, v in summary["success"].items()}
+    lines = [f"# Demo report ({summary['robot']}, {summary['episodes']} seeded evaluation resets)", "",
+             "| policy | success | rate |", "|---|---|---|"]
+    lines += [f"| {k} | {s}/{n} | {s / max(n, 1):.0%} |" for k, (s, n) in rows.items()]
+    lines += ["", f"Policy commands: {summary['policy_commands']} trajectories, "
+              f"{summary['policy_out_of_limit_points']} points outside the joint limits, largest step between "
+              f"consecutive commands within an episode {summary['policy_max_step_between_commands']:.3f} rad."]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(5, 3))
+    names = list(rows)
+    ax.bar(names, [s / max(n, 1) for s, n in rows.values()], color=["tab:blue", "tab:green", "tab:gray"][: len(names)])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate")
+    ax.set_title(f"{summary['robot']}: pick and place, {summary['episodes']} resets")
+    fig.tight_layout()
+    fig.savefig(out / "success.png", dpi=100)
+    plt.close(fig)
+    print("\n".join(lines))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--robot", default="so101", choices=sorted(TASKS))
+    p.add_argument("--out", default="output/demo", help="artifact folder")
+    p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    p.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
+    p.add_argument("--seed", type=int, default=0, help="seed of the recording resets")
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--eval-seed", type=int, default=1000, help="seed of the evaluation resets (unseen in training)")
+    p.add_argument("--eval-timeout", type=float, default=20.0, help="seconds per evaluation episode")
+    p.add_argument("--train-steps", type=int, default=1500)
+    p.add_argument("--policy-config", default="act_demo", help="config/policy/<name>.yaml")
+    p.add_argument("--width", type=int, default=128, help="camera width (the demo policy's input size)")
+    p.add_argument("--height", type=int, default=96)
+    p.add_argument("--fps", type=float, default=30.0, help="camera rate and dataset fps")
+    p.add_argument("--quick", action="store_true", help="a few episodes and steps: checks the pipeline, not the policy")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.episodes, a.eval_episodes, a.train_steps, a.eval_timeout = 2, 2, 4, 5.0
+    unknown = set(a.stages.split(",")) - set(STAGES)
+    if unknown:
+        p.error(f"unknown stages {sorted(unknown)}; choose from {STAGES}")
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    out = Path(a.out).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic()
+    for stage in STAGES:
+        if stage in a.stages.split(","):
+            t0 = time.monotonic()
+            say(f"== {stage}")
+            globals()[f"stage_{stage}"](a, out)
+            say(f"{stage} took {time.monotonic() - t0:.0f} s")
+    say(f"done in {(time.monotonic() - t_start) / 60:.1f} min; artifacts in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
