@@ -12,7 +12,7 @@ from sensors.synthetic_video import write_video
 W, H = 320, 240
 PRESS = Indentation(cx=170.0, cy=120.0, radius=45.0, delta=40.0)
 SHIFT = (2.0, -1.0)
-UNTOUCHED, PRESSED = 10, 90
+UNTOUCHED, PRESSED = 10, 90  # replayed at 12 fps: 7 s pressed, time to call reset_reference on a loaded machine
 TRUE_AREA = np.pi * PRESS.radius**2 / (W * H)
 
 
@@ -49,7 +49,7 @@ def test_tactile_topics_from_a_pressed_gel(tmp_path, gel_video):
         diag = probe.collect(DiagnosticArray, "/diagnostics", 50)
         cmd = python_module_cmd(
             "sensors.tactile_node", "--ros-args", "--params-file", str(source_root() / "config/tactile/gelsight_mini.yaml"),
-            "-p", "sensor_name:=left_finger", "-p", f"source:={gel_video}", "-p", "fps:=30.0", "-p", "skip_frames:=0",
+            "-p", "sensor_name:=left_finger", "-p", f"source:={gel_video}", "-p", "fps:=12.0", "-p", "skip_frames:=0",
             "-p", "reference_frames:=3", "-p", "wait_for_subscriber_s:=30.0", "-p", "diagnostics_period_s:=0.3",
             "-p", "qos_reliable:=true", "-p", "qos_depth:=200")  # exact counts however loaded the machine
         node = NodeProcess(cmd, tmp_path / "tactile.log")
