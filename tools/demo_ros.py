@@ -178,7 +178,7 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
             starts.append(len(trajs))
             trigger(probe, "/policy/start", timeout=60)
             try:
-                wait_for(lambda: any(m.data for _, m in success[n0:]), timeout=timeout_s, what="task success")
+                wait_for(lambda n0=n0: any(m.data for _, m in success[n0:]), timeout=timeout_s, what="task success")
                 ok = True
             except TimeoutError:
                 ok = False
