@@ -247,6 +247,7 @@ class SimNode:
         next_cam, next_tac, next_status = t, t, t
         rtf = float(p["real_time_factor"])
         wall0, sim0 = time.monotonic(), env.time
+        wall_start = wall0
         max_t = float(p["max_sim_time"])
         log = self.node.get_logger()
         while self.rclpy.ok():
@@ -263,7 +264,7 @@ class SimNode:
             if cam_period and now >= next_cam:
                 next_cam += cam_period
                 lag = (time.monotonic() - wall0) - (now - sim0) / rtf if self.real_time else 0.0
-                if lag > cam_period:   # behind the wall clock: keep physics real time, skip this frame
+                if lag > max(0.1, 2 * cam_period):   # far behind the wall clock: keep physics real time, skip a frame
                     self.stats["dropped_frames"] += 1
                 else:
                     self.publish_cameras(stamp)
@@ -283,6 +284,16 @@ class SimNode:
                     wall0 -= ahead
                     self.offset_ns += int(-ahead * 1e9)
                     log.warn(f"sim fell {-ahead:.2f} s behind real time; re-anchoring", throttle_duration_sec=5.0)
+        self.report(time.monotonic() - wall_start, env.time - sim0)
+
+    def report(self, wall: float, sim: float) -> None:
+        """One machine-readable line: what bench/bench_sim.py reads."""
+        import json
+
+        stats = dict(self.stats, sim_time=round(sim, 3), wall_time=round(wall, 3),
+                     real_time_factor=round(sim / wall, 3) if wall > 0 else None,
+                     camera_fps_wall=round(self.stats["frames"] / wall, 2) if wall > 0 else None)
+        print("SIM_STATS " + json.dumps(stats), flush=True)
 
     def shutdown(self) -> None:
         self.env.close()
