@@ -28,6 +28,7 @@ CAMERA_NAMES = ["front", "wrist", "side"]
 def make_frame_fn():
     """A moving crop of a large textured image: realistic motion for the encoder, cheap to make."""
     import numpy as np
+
     from bag_to_dataset.synthetic import synth_image
 
     base = [synth_image(7 * c, 2 * W, 2 * H, c) for c in range(3)]
@@ -80,11 +81,12 @@ def run_baseline(bags: list[Path], mapping: Path, out: Path) -> int:
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_typestore
+
     from bag_to_dataset.align import StreamTimes, align_streams
     from bag_to_dataset.mapping import load_mapping
     from robot_common.conversions import image_to_numpy, joint_state_to_arrays, stamp_to_ns
-    from rosbags.rosbag2 import Reader
-    from rosbags.typesys import Stores, get_typestore
 
     m = load_mapping(mapping)
     ts = get_typestore(Stores.ROS2_JAZZY)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from bag_to_dataset import convert
 from bag_to_dataset.synthetic import write_session
 from robot_common.paths import config_dir
 from robot_common.spec import load_robot_spec
-
-from bag_to_dataset import convert
 
 
 def test_policy_reader_loads_converted_dataset(tmp_path):

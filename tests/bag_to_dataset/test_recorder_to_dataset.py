@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 import pandas as pd
+from rosbags.rosbag2 import Reader
+
+from bag_to_dataset import convert, validate_dataset
 from bag_to_dataset.synthetic import NS, write_bag
 from recorder.episode_recorder import EpisodeRecorder, RecorderOptions
 from robot_common.paths import config_dir
 from robot_common.spec import load_robot_spec
-from rosbags.rosbag2 import Reader
-
-from bag_to_dataset import convert, validate_dataset
 
 TOPICS = ["/joint_states", "/leader/joint_states", "/cameras/front/image_raw", "/cameras/wrist/image_raw"]
 

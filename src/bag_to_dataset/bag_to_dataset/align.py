@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from robot_common.timesync import find_gaps, hold_last_indices
 
 NS = 1_000_000_000

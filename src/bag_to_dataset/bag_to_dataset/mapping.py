@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+
 from robot_common.paths import config_dir
 
 # source type -> ROS message types it accepts

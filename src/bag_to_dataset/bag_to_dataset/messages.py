@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+
 from robot_common.conversions import MissingJointsError, joint_state_to_arrays, stamp_to_ns
 
 from .bagio import typestore

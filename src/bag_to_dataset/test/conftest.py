@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from robot_common.paths import config_dir
 from robot_common.spec import load_robot_spec
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from bag_to_dataset.align import NS, AlignmentError, StreamTimes, align_streams
 from bag_to_dataset.bagio import typestore
 from bag_to_dataset.messages import header_stamp_ns, image_to_rgb, parse_image_cdr

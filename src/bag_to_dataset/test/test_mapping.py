@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from bag_to_dataset.mapping import MappingError, load_mapping, parse_mapping
 from robot_common.paths import config_dir
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from bag_to_dataset import convert, validate_dataset
 from bag_to_dataset.bagio import BagError
 from bag_to_dataset.pipeline import ConversionError
 from bag_to_dataset.synthetic import write_bag, write_session
 from robot_common.testing import ros_env, wait_for
-
-from bag_to_dataset import convert, validate_dataset
 
 
 def _storage_file(bag: Path) -> Path:

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from bag_to_dataset.synthetic import NS, synth_image, write_bag, write_session
-from robot_common.testing import ros_env
 
 from bag_to_dataset import convert, validate_dataset
+from bag_to_dataset.synthetic import NS, synth_image, write_bag, write_session
+from robot_common.testing import ros_env
 
 FPS = 30
 CAMS = {"front": (96, 64), "wrist": (64, 48)}

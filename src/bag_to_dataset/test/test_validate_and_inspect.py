@@ -12,10 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from bag_to_dataset.synthetic import write_bag, write_session
-from robot_common.testing import ros_env
 
 from bag_to_dataset import convert, validate_dataset
+from bag_to_dataset.synthetic import write_bag, write_session
+from robot_common.testing import ros_env
 
 
 @pytest.fixture(scope="module")
