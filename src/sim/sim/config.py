@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from robot_common.paths import workspace_file
 from robot_common.spec import RobotSpec, load_robot_spec
 

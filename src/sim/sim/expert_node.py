@@ -22,6 +22,7 @@ PARAMS = {
     "leader_rate": (50.0, "expert/joint_states rate in leader mode, Hz"),
     "episodes": (0, "run this many episodes (sim/reset before each) and exit; 0: serve expert/run_episode"),
     "reset_on_run": (False, "expert/run_episode calls sim/reset first"),
+    "leader_hold": (1.0, "leader mode: mirror the follower this long before moving, so the teleop gate engages, s"),
     "settle_time": (0.5, "wait after the last stage before reading sim/task_success, s"),
     "velocity_scale": (0.0, "fraction of the joint velocity limits (0: config/sim value)"),
     "timeout": (20.0, "seconds to wait for joint_states, object pose and services"),
@@ -76,7 +77,8 @@ class ExpertNode:
         self.pub_result = node.create_publisher(Bool, "expert/episode_result", qos)
         self.reset_client = node.create_client(Trigger, "sim/reset", callback_group=group)
         node.create_service(Trigger, "expert/run_episode", self._on_run, callback_group=group)
-        self.leader_ref: list = [None, None]     # (ActiveTrajectory, gripper value) while an episode runs
+        self.leader_ref: list = [None, None]
+        self.leader_grip = 0.0     # (ActiveTrajectory, gripper value) while an episode runs
         if self.p["mode"] == "leader":
             node.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader, callback_group=group)
         self.busy = threading.Lock()
@@ -170,14 +172,18 @@ class ExpertNode:
             if q is None:
                 return
         else:
+            # the gripper moves like a hand-held leader's would: slewed, never a jump
+            step = 0.8 * self.spec.gripper.max_velocity / float(self.p["leader_rate"])
+            self.leader_grip += float(np.clip(grip - self.leader_grip, -step, step))
             arm, _ = ref.sample(self.now())
-            q = np.append(arm, grip)
+            q = np.append(arm, self.leader_grip)
         self.pub_leader.publish(make_joint_state(self.names, q, stamp_ns=self.node.get_clock().now().nanoseconds))
 
     # ---- the episode ---------------------------------------------------------------------
     def run_episode(self) -> tuple[bool, str]:
-        from robot_common.conversions import make_trajectory
         from std_msgs.msg import Bool, Float64MultiArray
+
+        from robot_common.conversions import make_trajectory
 
         self.wait(lambda: self.joints is not None and self.object_pose is not None and self.target_xy is not None,
                   "joint_states / sim/object_pose / sim/target_pose")
@@ -190,7 +196,12 @@ class ExpertNode:
         if not leader:   # a command published before discovery completes would be lost
             self.wait(lambda: self.pub_traj.get_subscription_count() > 0 and self.pub_grip.get_subscription_count() > 0,
                       "subscriber on the arm and gripper command topics")
+        if leader:
+            self.sleep(float(self.p["leader_hold"]))
+            with self.lock:
+                q0 = self.joints.copy()
         q_ref, grip = q0[:-1], float(q0[-1])
+        self.leader_grip = grip
         log = self.node.get_logger()
         for st in stages:
             if st.gripper is not None:

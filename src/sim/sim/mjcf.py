@@ -6,8 +6,8 @@ the YAML adds servo gains, which links collide, the tabletop scene and the camer
 from __future__ import annotations
 
 import numpy as np
-from robot_common.urdf_model import Geometry, UrdfModel
 
+from robot_common.urdf_model import Geometry, UrdfModel
 from sim.config import CameraConfig, SimRobotConfig
 
 MATERIALS = {"grey": "0.75 0.75 0.78 1", "dark": "0.2 0.2 0.22 1", "white": "0.95 0.95 0.95 1"}

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from robot_common.conversions import duration_to_sec, ns_to_stamp
 
+from robot_common.conversions import duration_to_sec, ns_to_stamp
 from sim.trajectory import JointTrajectoryGoal, TrajectoryPoint
 
 

@@ -189,14 +189,14 @@ class SimNode:
         names, q, qd, tau = self.env.joint_state()
         self.pub_js.publish(make_joint_state(names, q, qd, tau, stamp_ns=stamp))
         if self.clock_on:
-            from robot_common.conversions import ns_to_stamp
             from rosgraph_msgs.msg import Clock
+
+            from robot_common.conversions import ns_to_stamp
 
             self.pub_clock.publish(Clock(clock=ns_to_stamp(stamp)))
 
     def publish_cameras(self, stamp: int) -> None:
         from robot_common.conversions import numpy_to_image
-
         from sim.ros_convert import camera_info_msg
 
         for c in self.cameras:
@@ -207,9 +207,9 @@ class SimNode:
         self.stats["frames"] += 1
 
     def publish_tactile(self, stamp: int) -> None:
-        from robot_common.conversions import numpy_to_image
         from std_msgs.msg import Float32
 
+        from robot_common.conversions import numpy_to_image
         from sim.ros_convert import wrench_msg
         from sim.tactile import render_contact
 
@@ -281,9 +281,11 @@ class SimNode:
                 if ahead > 0:
                     time.sleep(ahead)
                 elif ahead < -0.25:   # far behind (loaded machine): re-anchor instead of bursting
+                    # stamps keep following sim time (no jumps), so they now lag the wall clock
                     wall0 -= ahead
-                    self.offset_ns += int(-ahead * 1e9)
-                    log.warn(f"sim fell {-ahead:.2f} s behind real time; re-anchoring", throttle_duration_sec=5.0)
+                    self.stats["lag"] = self.stats.get("lag", 0.0) - ahead
+                    log.warn(f"sim fell {-ahead:.2f} s behind real time (stamps lag the wall clock by "
+                             f"{self.stats['lag']:.2f} s in all)", throttle_duration_sec=5.0)
         self.report(time.monotonic() - wall_start, env.time - sim0)
 
     def report(self, wall: float, sim: float) -> None:

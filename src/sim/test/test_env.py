@@ -2,6 +2,7 @@
 import mujoco
 import numpy as np
 import pytest
+
 from robot_common.spec import ROBOTS
 from robot_common.urdf_model import UrdfModel
 from sim.config import load_sim_config

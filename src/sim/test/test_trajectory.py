@@ -1,6 +1,7 @@
 """JTC topic semantics without ROS: validation rules, splicing, interpolation by fields given."""
 import numpy as np
 import pytest
+
 from sim.controllers import ArmTrajectoryController, GripperCommandError, GripperController
 from sim.trajectory import JointTrajectoryGoal, TrajectoryPoint, TrajectoryRejected, interpolate, validate_goal
 
