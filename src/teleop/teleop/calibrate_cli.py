@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from robot_common.paths import source_root, workspace_file
 from robot_common.spec import load_robot_spec
-
 from teleop.calibration import (
     Calibration,
     CalibrationError,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from robot_common.spec import RobotSpec
 
 TWO_PI = 2 * math.pi

@@ -10,8 +10,8 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from robot_common.spec import RobotSpec
 
+from robot_common.spec import RobotSpec
 from teleop.calibration import Calibration
 from teleop.servo_bus import ServoBus, ServoBusError
 
@@ -68,7 +68,7 @@ class TopicLeader:
     """A software leader: sensor_msgs/JointState already in follower space, fed by the node's
     subscription. A message older than `stale_after` seconds counts as a failed read."""
 
-    def __init__(self, spec: RobotSpec, stale_after: float = 0.1) -> None:
+    def __init__(self, spec: RobotSpec, stale_after: float = 0.5) -> None:
         self.names = follower_names(spec)
         self.stale_after = float(stale_after)
         self._lock = threading.Lock()

@@ -10,6 +10,9 @@ returns the command to send (or None). States:
   engaged  - command = leader, clamped to the limits and capped to max_velocity * dt per tick
   fault    - max_read_failures consecutive bad reads: disengaged; when good readings return the
              gate starts again from `aligning`
+A fresh follower state further than max_follower_deviation from the command (a sim reset, a
+collision, someone pushing the arm) disengages too: one command holds the follower where it is,
+and the gate starts again.
 Bad reads (errors, NaN/inf, far outside the limits, impossible jumps) never reach the follower:
 while engaged nothing new is sent, so the controller holds the last safe command.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from robot_common.safety import JointSafetyFilter
 from robot_common.spec import RobotSpec
 
@@ -34,6 +38,8 @@ class SafetyConfig:
     max_read_failures: int = 25       # consecutive bad reads before disengaging (50 ms at 500 Hz)
     range_margin: float = 0.35        # a leader reading beyond the limits by more is garbage
     max_leader_jump: float = 0.5      # rad in one read: no hand moves a leader that fast
+    max_follower_deviation: float = 0.5  # rad between command and a fresh follower state: it was
+                                         # moved by something else (reset, collision): stop, re-gate
 
     def validate(self) -> None:
         if self.engage_threshold <= 0 or self.max_read_failures < 1 or self.max_leader_jump <= 0:
@@ -97,10 +103,15 @@ class SafetyGate:
         return None
 
     def step(self, leader: np.ndarray | None, follower: np.ndarray | None, dt: float,
-             read_error: str | None = None) -> Tick:
-        """One control tick. `follower` holds the arm joints (+ gripper when it reports one)."""
+             read_error: str | None = None, follower_age: float = 0.0) -> Tick:
+        """One control tick. `follower` holds the arm joints (+ gripper when it reports one);
+        `follower_age` (s) is how old that state is."""
         error = read_error if leader is None else self._garbage(np.asarray(leader, dtype=float))
         self.reading_ok = error is None
+        if self.state in (ENGAGED, RAMPING) and follower is not None and follower_age <= 0.1:
+            moved = self._follower_moved(np.asarray(follower, dtype=float))
+            if moved is not None:
+                return moved
         if error is not None:
             return self._on_failure(error or "leader read failed")
         q = np.asarray(leader, dtype=float)
@@ -120,6 +131,21 @@ class SafetyGate:
         res = self.filter.filter(q, self.last_command, dt)
         self.last_command = res.command
         return Tick(res.command, ENGAGED, "engaged", res.clamped, res.rate_limited)
+
+    def _follower_moved(self, follower: np.ndarray) -> Tick | None:
+        limit = self.config.max_follower_deviation
+        dev = follower[: self.dof] - self.last_command[: self.dof]
+        if limit <= 0 or np.all(np.abs(dev) <= limit):
+            return None
+        # hold the follower where it now is (a last command that cancels the stale target), re-gate
+        hold = self.last_command.copy()
+        hold[: self.dof] = follower[: self.dof]
+        hold, _ = self.filter.clamp(hold)
+        self.state, self.last_command, self.last_leader = ALIGNING, None, None
+        self.ramp_requested = self.config.ramp_in
+        off = {n: float(d) for n, d in zip(self.names, dev) if abs(d) > limit}
+        return Tick(hold, ALIGNING, "disengaged: the follower moved away from the command (reset or external "
+                                    "force?): " + _fmt(off) + "; holding it there, re-aligning", [], [])
 
     def _gate(self, q: np.ndarray, follower: np.ndarray | None) -> Tick:
         if follower is None:

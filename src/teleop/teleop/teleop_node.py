@@ -12,9 +12,9 @@ import threading
 import time
 
 import numpy as np
+
 from robot_common.conversions import MissingJointsError, joint_state_to_arrays, ns_to_stamp, sec_to_duration
 from robot_common.spec import load_robot_spec
-
 from teleop.calibration import Calibration, CalibrationError, load_calibration
 from teleop.leaders import LeaderReadError, ServoLeader, TopicLeader, follower_names
 from teleop.safety_gate import ENGAGED, FAULT, SafetyConfig, SafetyGate
@@ -31,7 +31,7 @@ PARAMS = {  # name: (default or type name, description)
     "leader.timeout_ms": (20.0, "reply timeout for one bus read (ms)"),
     "leader.torque_off": (True, "switch the leader's torque off at start (it is moved by hand)"),
     "leader.topic": ("/expert/joint_states", "JointState topic of a topic leader"),
-    "leader.stale_after": (0.1, "a topic leader message older than this (s) is a failed read"),
+    "leader.stale_after": (0.5, "a topic leader message older than this (s) is a failed read"),
     "calibration_file": ("", "YAML with a calibration block; empty: the calibration.* parameters"),
     "allow_uncalibrated": (False, "engage a servo leader whose calibration is the template"),
     "calibration.calibrated": (False, "false: template values, not a real calibration"),
@@ -55,6 +55,7 @@ PARAMS = {  # name: (default or type name, description)
     "safety.max_read_failures": (25, "consecutive bad leader reads before disengaging"),
     "safety.range_margin": (0.35, "a leader reading beyond the limits by more is garbage (rad)"),
     "safety.max_leader_jump": (0.5, "a leader change larger than this in one read is garbage (rad)"),
+    "safety.max_follower_deviation": (0.5, "follower further than this from the command (rad): hold it, re-gate"),
 }
 
 
@@ -231,11 +232,12 @@ class TeleopNode:
             q, err = self.leader.read(), None
         except LeaderReadError as exc:
             q, err = None, str(exc)
-        follower = None
-        if self._follower is not None and time.monotonic() - self._follower[0] <= self.follower_timeout:
-            follower = self._follower[1]
+        follower, age = None, 0.0
+        if self._follower is not None:
+            age = time.monotonic() - self._follower[0]
+            follower = self._follower[1] if age <= self.follower_timeout else None
         was = self.gate.state
-        tick = self.gate.step(q, follower, dt, err)
+        tick = self.gate.step(q, follower, dt, err, follower_age=age)
         if tick.command is not None:
             self._command(tick.command, follower)
         if self.gate.reading_ok:

@@ -5,8 +5,10 @@ import time
 import numpy as np
 import pytest
 import yaml
+
 from robot_common.paths import source_root
 from robot_common.spec import load_robot_spec
+from teleop import calibrate_cli
 from teleop.calibration import (
     Calibration,
     CalibrationError,
@@ -18,8 +20,6 @@ from teleop.calibration import (
 from teleop.leaders import ServoLeader
 from teleop.servo_bus import DynamixelBus, FeetechBus
 from teleop.servo_emulator import BusEmulator
-
-from teleop import calibrate_cli
 
 CONFIG = source_root() / "config" / "teleop"
 

@@ -1,6 +1,7 @@
 """The safety gate without ROS: engage gate, ramp-in, limits, step caps, bad reads."""
 import numpy as np
 import pytest
+
 from robot_common.spec import load_robot_spec
 from teleop.leaders import follower_names
 from teleop.safety_gate import ALIGNING, ENGAGED, FAULT, RAMPING, WAITING, SafetyConfig, SafetyGate
@@ -48,7 +49,7 @@ def test_ramp_in_walks_slowly_to_the_leader():
     assert tick.state == RAMPING and tick.command is None
     prev, n = HOME.copy(), 0
     while tick.state != ENGAGED:
-        tick = g.step(leader, HOME, DT)
+        tick = g.step(leader, prev, DT)  # a follower that keeps up with the command
         assert np.all(np.abs(tick.command - prev) <= 0.1 * caps() + 1e-12)
         prev, n = tick.command, n + 1
     # 0.8 rad at 10 % of 3 rad/s takes ~2.7 s of ticks
@@ -64,7 +65,7 @@ def test_limits_and_step_caps_hold_under_a_jumping_leader():
     hi = np.append(SPEC.upper, SPEC.gripper.upper)
     for _ in range(2000):
         leader = rng.uniform(lo - 0.9, hi + 0.9)
-        tick = g.step(leader, HOME, DT)
+        tick = g.step(leader, prev, DT)  # a follower that keeps up with the command
         assert tick.state == ENGAGED
         assert np.all(tick.command >= lo) and np.all(tick.command <= hi)
         assert np.all(np.abs(tick.command - prev) <= caps() + 1e-12)
@@ -106,3 +107,20 @@ def test_wrong_leader_joint_set_is_refused():
         SafetyGate(SPEC, NAMES[::-1], SafetyConfig())
     with pytest.raises(ValueError):
         SafetyConfig(velocity_scale=0.0).validate()
+
+
+def test_follower_moved_externally_is_held_where_it_is_and_regated():
+    g = gate(max_follower_deviation=0.3)
+    g.step(HOME, HOME, DT)
+    g.step(HOME, HOME, DT)
+    reset = HOME.copy()
+    reset[1] -= 0.45  # e.g. a sim reset moved the follower
+    tick = g.step(HOME, reset, DT, follower_age=0.01)
+    assert tick.state == ALIGNING and "shoulder_lift -0.450 rad" in tick.status
+    np.testing.assert_allclose(tick.command[:5], reset[:5])  # one command: stay where you are
+    assert g.step(HOME, reset, DT).command is None           # and nothing until aligned again
+    assert g.step(reset, reset, DT).state == ENGAGED
+    # an old follower state is not trusted for this check
+    g2 = gate()
+    g2.step(HOME, HOME, DT)
+    assert g2.step(HOME, reset, DT, follower_age=0.3).state == ENGAGED

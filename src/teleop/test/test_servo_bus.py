@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
-from teleop.servo_bus import DynamixelBus, FeetechBus, ServoBusError, latency_advice
-from teleop.servo_emulator import BusEmulator, crc16, scs_checksum
 
 from teleop import servo_bus
+from teleop.servo_bus import DynamixelBus, FeetechBus, ServoBusError, latency_advice
+from teleop.servo_emulator import BusEmulator, crc16, scs_checksum
 
 CASES = [("dynamixel", DynamixelBus), ("feetech", FeetechBus)]
 

@@ -5,15 +5,16 @@ import time
 
 import numpy as np
 import pytest
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+from trajectory_msgs.msg import JointTrajectory
+
 from robot_common.conversions import make_joint_state
 from robot_common.spec import load_robot_spec
 from robot_common.testing import NodeProcess, ProbeNode, python_module_cmd, wait_for
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, String
 from teleop.calibration import Calibration, save_calibration
 from teleop.leaders import follower_names
 from teleop.servo_emulator import BusEmulator
-from trajectory_msgs.msg import JointTrajectory
 
 SPEC = load_robot_spec("so101")
 NAMES = follower_names(SPEC)
@@ -37,10 +38,12 @@ def node_cmd(port: str, cal_file, *extra: str) -> list[str]:
 
 
 class Follower:
-    """Publishes a fixed follower pose on /joint_states at 100 Hz from the probe."""
+    """Publishes the follower pose on /joint_states at 100 Hz from the probe: `q`, or, given the
+    collected trajectories, a perfect follower at the last commanded arm pose."""
 
-    def __init__(self, probe: ProbeNode, q: np.ndarray) -> None:
+    def __init__(self, probe: ProbeNode, q: np.ndarray, trajs: list | None = None) -> None:
         self.q = q
+        self.trajs = trajs
         self.pub = probe.node.create_publisher(JointState, "/joint_states", 10)
         self.running = True
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -48,6 +51,8 @@ class Follower:
 
     def run(self) -> None:
         while self.running:
+            if self.trajs:
+                self.q = np.append(self.trajs[-1][1].points[0].positions, self.q[5])
             self.pub.publish(make_joint_state(NAMES, self.q))
             time.sleep(0.01)
 
@@ -71,7 +76,7 @@ def test_gate_tracking_caps_and_unplug(tmp_path):
         grips = probe.collect(Float64MultiArray, "/gripper_controller/commands")
         leader_states = probe.collect(JointState, "/leader/joint_states")
         status = probe.collect(String, "/teleop_node/status")
-        follower = Follower(probe, home)
+        follower = Follower(probe, home, trajs)
         node = NodeProcess(node_cmd(emu.port, cal_file), tmp_path / "node.log")
         try:
             wait_for(lambda: any("aligning" in m.data for _, m in status), 30, what="aligning status")
