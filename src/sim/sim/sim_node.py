@@ -8,6 +8,7 @@ through a queue, so callbacks never touch MuJoCo state.
 """
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -123,6 +124,7 @@ class SimNode:
         self.offset_ns = now_ns - int(env.time * 1e9) if self.real_time else 0
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(node)
+        self._running = True
         self._spin_thread = threading.Thread(target=self._spin, daemon=True)
         self.stats = {"frames": 0, "dropped_frames": 0, "rejected": 0, "accepted": 0}
         node.get_logger().info(
@@ -131,7 +133,7 @@ class SimNode:
             f"{'real time' if self.real_time else 'as fast as possible'}, seed {p['seed']}")
 
     def _spin(self) -> None:
-        while self.rclpy.ok():
+        while self._running and self.rclpy.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
             except Exception:  # noqa: BLE001 - shutdown races end the loop
@@ -298,6 +300,9 @@ class SimNode:
         print("SIM_STATS " + json.dumps(stats), flush=True)
 
     def shutdown(self) -> None:
+        self._running = False        # join the executor thread before tearing rclpy down under it
+        if self._spin_thread.is_alive():
+            self._spin_thread.join(timeout=2.0)
         self.env.close()
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
@@ -307,6 +312,9 @@ class SimNode:
 def main(argv: list[str] | None = None) -> int:
     from rclpy.executors import ExternalShutdownException
 
+    # headless offscreen rendering unless the user chose (MUJOCO_GL=egl on a GPU machine)
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     argv = sys.argv if argv is None else argv
     node = None
     try:
