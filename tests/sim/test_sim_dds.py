@@ -118,6 +118,8 @@ def test_new_trajectory_replaces_the_running_one(sim):
     ("order", "time_from_start must be strictly increasing"),
     ("nan", "non-finite position for joint elbow_flex"),
     ("limit", "of shoulder_lift is outside its limits"),
+    ("past", "trajectory ends in the past"),
+    ("final_velocity", "final velocity must be zero"),
 ])
 def test_bad_trajectories_are_rejected_with_a_specific_error(sim, case, expected):
     proc, probe = sim
@@ -138,7 +140,12 @@ def test_bad_trajectories_are_rejected_with_a_specific_error(sim, case, expected
         q[2] = float("nan")
     elif case == "limit":
         q[1] = 2.0
-    publisher(probe).publish(make_trajectory(names, pts, times))
+    stamp_ns, vel = 0, None
+    if case == "past":
+        stamp_ns = 1_000_000_000          # 1970: ends long before now
+    elif case == "final_velocity":
+        vel = np.full((1, len(names)), 0.1)
+    publisher(probe).publish(make_trajectory(names, pts, times, velocities=vel, stamp_ns=stamp_ns))
     wait_for(lambda: expected in proc.log(), 20, what=f"'{expected}' in the sim log")
     time.sleep(0.5)
     assert np.allclose(positions(probe, spec), q0, atol=2e-3), "a rejected trajectory moved the arm"
