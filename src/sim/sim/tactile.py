@@ -91,11 +91,13 @@ def render_contact(reading: TactileReading, width: int, height: int) -> tuple[np
         sx, sy = width / reading.pad_size[0], height / reading.pad_size[1]
         px = np.column_stack([reading.points[:, 0] * sx + width / 2, reading.points[:, 1] * sy + height / 2])
         px = np.round(px).astype(np.int32)
-        if len(px) >= 3:
-            cv2.fillConvexPoly(mask, cv2.convexHull(px), 255)
-        r = max(1, int(round(FingerTactile.MIN_PATCH * sx)))
-        for x, y in px:
-            cv2.circle(mask, (int(x), int(y)), r, 255, -1)
+        hull = cv2.convexHull(px) if len(px) >= 3 else None
+        if hull is not None and cv2.contourArea(hull) > 0:
+            cv2.fillConvexPoly(mask, hull, 255)
+        else:   # a point or line contact: small patches, as the area estimate assumes
+            r = max(1, int(round(FingerTactile.MIN_PATCH * sx)))
+            for x, y in px:
+                cv2.circle(mask, (int(x), int(y)), r, 255, -1)
     gel = np.empty((height, width, 3), np.uint8)
     gel[:] = (150, 160, 190)
     depth = min(1.0, float(reading.force[2]) / 20.0)

@@ -111,3 +111,29 @@ def test_scripted_expert_solves_19_of_20_seeded_episodes(robot):
         assert not env.task_success()
         results.append(run_episode(env, expert))
     assert sum(results) >= 19, f"{robot}: expert succeeded in {sum(results)}/20"
+
+
+@pytest.mark.parametrize("robot", ["rm65", "rm75"])
+def test_scripted_expert_on_the_realman_arms(robot):
+    env = SimEnv(robot, cameras=[], seed=11)
+    expert = ScriptedExpert(env.cfg, env.model)
+    results = []
+    for _ in range(3):
+        env.reset()
+        results.append(run_episode(env, expert))
+    assert all(results), f"{robot}: {results}"
+
+
+def test_contact_mask_and_gel_image_show_the_patch():
+    from sim.tactile import TactileReading, render_contact
+
+    pts = np.array([[-0.005, -0.005], [0.005, -0.005], [0.005, 0.005], [-0.005, 0.005]])
+    reading = TactileReading(np.array([0.0, 0.0, 10.0]), 0.1, pts, (0.02, 0.05), True)
+    mask, img = render_contact(reading, 64, 48)
+    assert mask.shape == (48, 64) and img.shape == (48, 64, 3)
+    inside = mask > 0
+    assert mask[24, 32] == 255 and mask[0, 0] == 0
+    assert 0.05 < inside.mean() < 0.2                          # about a 1 x 1 cm patch on a 2 x 5 cm pad
+    assert img[inside].mean() > img[~inside].mean()           # pressed gel is brighter
+    empty, _ = render_contact(TactileReading(np.zeros(3), 0.0), 64, 48)
+    assert not empty.any()
