@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from robot_common.safety import JointSafetyFilter
-from robot_common.spec import RobotSpec
 
 from policy.ensembling import ChunkExecutor, TemporalEnsembler
 from policy.inference import ACTPolicy
+from robot_common.safety import JointSafetyFilter
+from robot_common.spec import RobotSpec
 
 
 @dataclass

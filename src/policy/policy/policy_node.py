@@ -63,7 +63,6 @@ class PolicyNode:
         from rcl_interfaces.msg import ParameterDescriptor
         from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from robot_common.spec import load_robot_spec
         from sensor_msgs.msg import Image, JointState
         from std_msgs.msg import Float64MultiArray, String
         from std_srvs.srv import Trigger
@@ -71,6 +70,7 @@ class PolicyNode:
 
         from policy.controller import ControlParams, PolicyController
         from policy.inference import ACTPolicy
+        from robot_common.spec import load_robot_spec
 
         rclpy.init(args=args)
         self.rclpy = rclpy

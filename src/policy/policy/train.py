@@ -70,7 +70,8 @@ def make_optimizer(model: ACT, cfg: ACTConfig) -> torch.optim.Optimizer:
     groups = [{"params": rest}]
     if backbone:
         groups.append({"params": backbone, "lr": cfg.optimizer_lr_backbone})
-    return torch.optim.AdamW(groups, lr=cfg.optimizer_lr, weight_decay=cfg.optimizer_weight_decay)
+    # foreach: one fused update over all tensors (the per-tensor loop dominates small CPU steps)
+    return torch.optim.AdamW(groups, lr=cfg.optimizer_lr, weight_decay=cfg.optimizer_weight_decay, foreach=True)
 
 
 def _infinite(loader: DataLoader):

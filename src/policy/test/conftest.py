@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from policy.config import TrainConfig
 from policy.synthetic_dataset import write_dataset
 from robot_common.spec import load_robot_spec

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from policy.ensembling import ChunkExecutor, TemporalEnsembler, ensemble_weights
 
 

@@ -1,4 +1,5 @@
 import torch
+
 from policy.resnet import FrozenBatchNorm2d, ResNet18
 
 

@@ -6,12 +6,13 @@ import csv
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
+
 from policy.act import ACT, act_loss
 from policy.checkpoint import load_checkpoint
 from policy.config import ACTION, ACTConfig
 from policy.dataset import DatasetError, LeRobotChunkDataset, read_meta
 from policy.train_cli import main as train_main
-from torch.utils.data import DataLoader
 
 
 def _eval_l1(model: ACT, normalizer, dataset) -> float:
