@@ -78,8 +78,9 @@ def fast_mode(robot: str, seconds: float) -> None:
 
 def real_time_mode(robot: str, seconds: float) -> None:
     from rclpy.qos import qos_profile_sensor_data
-    from robot_common.testing import NodeProcess, ProbeNode, wait_for
     from sensor_msgs.msg import Image, JointState
+
+    from robot_common.testing import NodeProcess, ProbeNode, wait_for
 
     with tempfile.TemporaryDirectory() as tmp, ProbeNode("bench_sim_probe") as probe:
         js = probe.collect(JointState, "/joint_states")
