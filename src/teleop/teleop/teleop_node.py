@@ -120,6 +120,7 @@ class TeleopNode:
         self.ticks = 0
         self.overruns = 0
         self._last_status = ("", 0.0)
+        self._last_log = 0.0
         self._last_gripper: float | None = None
 
     # ---- setup ------------------------------------------------------------------------------
@@ -167,6 +168,8 @@ class TeleopNode:
         except (MissingJointsError, ValueError):
             return
         if np.all(np.isfinite(q)):
+            if self._follower is None:
+                self.log.info(f"follower state received ({len(names)} joints)")
             self._follower = (time.monotonic(), q)
 
     def _on_ramp_in(self, request, response):
@@ -275,16 +278,19 @@ class TeleopNode:
         String, Bool = self._msg[4], self._msg[5]
         now = time.monotonic()
         changed = tick.state != was
-        if changed or now - self._last_status[1] > 0.5:
+        if changed or now - self._last_status[1] > 0.5:  # ~/status: on change and at 2 Hz
             self.pub_status.publish(String(data=f"{tick.state}: {tick.status}"))
             self.pub_engaged.publish(Bool(data=tick.state == ENGAGED))
-            if changed and tick.state == FAULT:
-                self.log.error(tick.status)
-            elif tick.state == ENGAGED and changed:
-                self.log.info(f"{tick.state}: {tick.status}")
-            elif tick.state != ENGAGED and (changed or now - self._last_status[1] > 1.0):
-                self.log.warning(f"{tick.state}: {tick.status}")
             self._last_status = (tick.status, now)
+        if changed and tick.state == FAULT:
+            self.log.error(tick.status)
+        elif changed and tick.state == ENGAGED:
+            self.log.info(f"{tick.state}: {tick.status}")
+        elif tick.state != ENGAGED and (changed or now - self._last_log > 1.0):  # the log: at 1 Hz
+            self.log.warning(f"{tick.state}: {tick.status}")
+        else:
+            return
+        self._last_log = now
 
     def _reopen(self) -> None:
         try:
