@@ -49,8 +49,9 @@ class Calibration:
                            scale @ self.k, self.r.copy(), scale @ self.p)
 
     def to_msg(self, stamp_ns: int | None = None, frame_id: str = ""):
-        from robot_common.conversions import ns_to_stamp
         from sensor_msgs.msg import CameraInfo
+
+        from robot_common.conversions import ns_to_stamp
 
         msg = CameraInfo()
         if stamp_ns is not None:

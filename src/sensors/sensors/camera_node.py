@@ -107,6 +107,7 @@ class CameraNode(Node):
 
     def _on_frame(self, bgr: np.ndarray, stamp_ns: int, seq: int) -> None:
         import cv2
+
         from robot_common.conversions import ns_to_stamp
 
         if self.p["resize"] and self.p["width"] > 0 and self.p["height"] > 0 \

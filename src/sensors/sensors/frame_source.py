@@ -66,6 +66,7 @@ class CaptureSettings:
     pixel_format: str = ""  # FOURCC for devices, e.g. MJPG or YUYV ("" = device default)
     realtime: bool = True   # files: pace frames at the replay rate instead of decoding flat out
     loop: bool = False      # files: start over at the end
+    timeout_s: float = 5.0  # URLs: give up opening / reading after this long (a stalled stream reconnects)
 
 
 def capture_stamp_ns(wall_ns: int, mono_ns: int, driver_mono_ms: float | None, max_age_s: float = 1.0) -> int:
@@ -114,6 +115,10 @@ class FrameSource:
                 raise SourceError(f"video file {path} is not a readable file")
         if spec.kind is SourceKind.DEVICE:
             cap = cv2.VideoCapture(spec.target, cv2.CAP_V4L2)
+        elif spec.kind is SourceKind.URL and st.timeout_s > 0:
+            ms = int(st.timeout_s * 1000)
+            cap = cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG,
+                                   [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
         else:
             cap = cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG)
         if not cap.isOpened():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
+
 from robot_common.conversions import image_to_numpy, ns_to_stamp, numpy_to_image
 
 BACKENDS = ("auto", "cv_bridge", "numpy")

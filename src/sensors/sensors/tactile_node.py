@@ -132,8 +132,9 @@ class TactileNode(Node):
     def _on_frame(self, bgr: np.ndarray, stamp_ns: int, seq: int) -> None:
         import cv2
         from geometry_msgs.msg import WrenchStamped
-        from robot_common.conversions import ns_to_stamp
         from std_msgs.msg import Float32
+
+        from robot_common.conversions import ns_to_stamp
 
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         self.pub_image.publish(self.codec.to_msg(rgb, "rgb8", stamp_ns, self.frame_id))

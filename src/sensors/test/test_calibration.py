@@ -1,6 +1,7 @@
 """Calibration YAML -> CameraInfo, scaling to the delivered resolution, and clear errors."""
 import numpy as np
 import pytest
+
 from sensors.calibration import Calibration, CalibrationError, load_calibration
 
 

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+
 from robot_common.conversions import stamp_to_ns
 from robot_common.paths import source_root
 from robot_common.testing import NodeProcess, ProbeNode, python_module_cmd, wait_for

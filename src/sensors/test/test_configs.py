@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from robot_common.paths import source_root
 from sensors.calibration import load_calibration
 

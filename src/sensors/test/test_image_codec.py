@@ -6,6 +6,7 @@ import types
 
 import numpy as np
 import pytest
+
 from robot_common.conversions import IMAGE_ENCODINGS
 from sensors.image_codec import ImageCodec, compressed_jpeg, decode_compressed
 

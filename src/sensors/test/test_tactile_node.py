@@ -3,6 +3,7 @@ with a known contact disc and a known marker shift. Tolerances are looser than o
 (test_tactile_processing.py) because H.264 compression adds its own error."""
 import numpy as np
 import pytest
+
 from robot_common.conversions import image_to_numpy, stamp_to_ns
 from robot_common.paths import source_root
 from robot_common.testing import NodeProcess, ProbeNode, python_module_cmd, wait_for

@@ -6,6 +6,7 @@ mean marker shift within 0.25 px, markers outside the contact within 0.3 px of r
 """
 import numpy as np
 import pytest
+
 from sensors.gel_synth import Indentation, indented_markers, marker_grid, render_gel
 from sensors.tactile_processing import TactileConfig, TactileProcessor
 
