@@ -10,6 +10,7 @@ episodes:=N the node itself runs N episodes (sim/reset before each), prints a su
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -63,6 +64,8 @@ class ExpertNode:
         self.lock = threading.Lock()
         self.joints: np.ndarray | None = None
         self.js_stamp: float | None = None
+        self.object_stamp = 0           # ns
+        self.fresh_after = 0            # ns: the last reset's stamp
         self.object_pose: tuple[np.ndarray, np.ndarray] | None = None
         self.target_xy: np.ndarray | None = None
         self.success: bool | None = None
@@ -84,8 +87,18 @@ class ExpertNode:
         self.busy = threading.Lock()
         self.executor = MultiThreadedExecutor(num_threads=3)
         self.executor.add_node(node)
-        self.spin_thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._running = True
+        self.spin_thread = threading.Thread(target=self._spin, daemon=True)
         node.get_logger().info(f"expert ready: robot={spec.name} mode={self.p['mode']}")
+
+    def _spin(self) -> None:
+        while self._running and self.rclpy.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # noqa: BLE001 - shutdown races end the loop
+                if self._running and self.rclpy.ok():
+                    raise
+                break
 
     # ---- inputs --------------------------------------------------------------------------
     def _on_joints(self, msg) -> None:
@@ -104,6 +117,7 @@ class ExpertNode:
         p, o = msg.pose.position, msg.pose.orientation
         with self.lock:
             self.object_pose = (np.array([p.x, p.y, p.z]), np.array([o.w, o.x, o.y, o.z]))
+            self.object_stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             self.counts["pose"] += 1
 
     def _on_target(self, msg) -> None:
@@ -156,11 +170,13 @@ class ExpertNode:
 
         if not self.reset_client.wait_for_service(timeout_sec=float(self.p["timeout"])):
             raise TimeoutError("expert: service sim/reset not available")
-        n = self.counts["pose"]
         fut = self.reset_client.call_async(Trigger.Request())
         self.wait(fut.done, "answer from sim/reset")
-        self.wait(lambda: self.counts["pose"] >= n + 2, "object pose after the reset")
-        return fut.result().message
+        message = fut.result().message
+        m = re.search(r"stamp (\d+)", message)
+        if m:   # poses published before the reset may still be in flight: wait for the new scene's
+            self.fresh_after = int(m.group(1))
+        return message
 
     def _stream_leader(self) -> None:
         from robot_common.conversions import make_joint_state
@@ -185,8 +201,12 @@ class ExpertNode:
 
         from robot_common.conversions import make_trajectory
 
-        self.wait(lambda: self.joints is not None and self.object_pose is not None and self.target_xy is not None,
-                  "joint_states / sim/object_pose / sim/target_pose")
+        # plan from a pose published after the last reset (ours, or any reset answered before this
+        # call: the sim's joint_states stamp at call time bounds it) and after this call began
+        n = self.counts["pose"]
+        after = max(self.fresh_after, int((self.js_stamp or 0.0) * 1e9))
+        self.wait(lambda: self.joints is not None and self.target_xy is not None and self.counts["pose"] > n
+                  and self.object_stamp >= after, "joint_states / a fresh sim/object_pose / sim/target_pose")
         with self.lock:
             q0 = self.joints.copy()
             cube_pos, cube_quat = self.object_pose
@@ -267,6 +287,9 @@ class ExpertNode:
         return 0 if wins == n else 1
 
     def shutdown(self) -> None:
+        self._running = False        # join the executor thread before tearing rclpy down under it
+        if self.spin_thread.is_alive():
+            self.spin_thread.join(timeout=2.0)
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
         self.rclpy.try_shutdown()

@@ -179,8 +179,11 @@ class SimNode:
                     log.error(f"gripper command rejected: {e}")
             elif req.kind == "reset":
                 task = self.env.reset()
+                stamp = self.stamp_ns()
+                self.publish_status(stamp)     # the new scene is on sim/object_pose before the reply
                 req.result = (f"episode {self.env.episode}: cube at ({task.cube_xy[0]:.3f}, {task.cube_xy[1]:.3f}) "
-                              f"yaw {task.cube_yaw:.3f}, target ({task.target_xy[0]:.3f}, {task.target_xy[1]:.3f})")
+                              f"yaw {task.cube_yaw:.3f}, target ({task.target_xy[0]:.3f}, {task.target_xy[1]:.3f}); "
+                              f"stamp {stamp}")
                 log.info(f"reset: {req.result}")
                 req.done.set()
 
