@@ -74,7 +74,7 @@ class ServoBus:
     present_position = 0
     position_size = 0
 
-    def __init__(self, port: str, baudrate: int, ids: Sequence[int], timeout_ms: float = 20.0) -> None:
+    def __init__(self, port: str, baudrate: int, ids: Sequence[int], timeout_ms: float = 10.0) -> None:
         if not ids or len(set(ids)) != len(ids):
             raise ValueError(f"servo ids must be non-empty and unique, got {list(ids)}")
         self.port_name = port

@@ -28,7 +28,7 @@ PARAMS = {  # name: (default or type name, description)
     "leader.baudrate": (1000000, "leader bus baud rate"),
     "leader.ids": ("int[]", "servo ids of the arm joints in follower joint order"),
     "leader.gripper_id": (-1, "servo id of the leader's gripper (-1: none)"),
-    "leader.timeout_ms": (20.0, "reply timeout for one bus read (ms)"),
+    "leader.timeout_ms": (10.0, "reply timeout floor for one bus read (ms); grows with the USB latency timer"),
     "leader.torque_off": (True, "switch the leader's torque off at start (it is moved by hand)"),
     "leader.topic": ("/expert/joint_states", "JointState topic of a topic leader"),
     "leader.stale_after": (0.5, "a topic leader message older than this (s) is a failed read"),
@@ -45,7 +45,7 @@ PARAMS = {  # name: (default or type name, description)
     "command.mode": ("trajectory", "trajectory (JTC topic) or forward (forward position controller)"),
     "command.lookahead_periods": (3.0, "the trajectory point lies this many periods ahead"),
     "command.forward_topic": ("forward_position_controller/commands", "topic of command.mode=forward"),
-    "realtime_priority": (0, "SCHED_FIFO priority of the control loop and executor threads (0: normal scheduling)"),
+    "realtime_priority": (0, "SCHED_FIFO priority of all the node's threads (0: normal scheduling)"),
     "follower_timeout": (0.5, "follower joint states older than this (s) do not count for the gate"),
     "safety.engage_threshold": (0.2, "max |leader - follower| per arm joint to engage (rad)"),
     "safety.ramp_in": (False, "ramp in slowly from a misalignment instead of waiting for alignment"),
@@ -119,6 +119,8 @@ class TeleopNode:
         self._thread: threading.Thread | None = None
         self.ticks = 0
         self.overruns = 0
+        self.failed_reads = 0
+        self._t_start: float | None = None
         self._last_status = ("", 0.0)
         self._last_log = 0.0
         self._last_gripper: float | None = None
@@ -188,12 +190,18 @@ class TeleopNode:
         if self._thread is not None:
             self._thread.join(timeout=2)
         self.leader.close()
+        if self.ticks > 1 and self._t_start is not None:
+            span = time.monotonic() - self._t_start
+            print(f"teleop_node: loop {self.ticks} ticks in {span:.2f} s = {self.ticks / span:.1f} Hz "
+                  f"(target {self.rate:.0f}), {self.overruns} stalls skipped, {self.failed_reads} bad reads",
+                  flush=True)
 
     def _set_realtime(self) -> None:
-        try:  # the loop thread and the executor thread: either may hold the GIL the other needs
-            for tid in (0, threading.main_thread().native_id):
-                os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(self.rt_priority))
-            self.log.info(f"control loop and executor at SCHED_FIFO priority {self.rt_priority}")
+        try:  # every thread of the process: the loop, the executor (either may hold the GIL the
+            # other needs) and the DDS threads that deliver the messages
+            for tid in os.listdir("/proc/self/task"):
+                os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(self.rt_priority))
+            self.log.info(f"all threads at SCHED_FIFO priority {self.rt_priority}")
         except (PermissionError, OSError, AttributeError) as exc:
             self.log.warning(f"cannot set SCHED_FIFO priority {self.rt_priority} ({exc}); allow it with "
                              "`rtprio` in /etc/security/limits.conf or run with CAP_SYS_NICE")
@@ -202,6 +210,7 @@ class TeleopNode:
         if self.rt_priority > 0:
             self._set_realtime()
         period = 1.0 / self.rate
+        self._t_start = time.monotonic()
         self.max_catch_up = max(0.02, 5 * period)  # short stalls are caught up: the rate holds
         next_t = time.monotonic()
         last_t = None
@@ -243,7 +252,9 @@ class TeleopNode:
         tick = self.gate.step(q, follower, dt, err, follower_age=age)
         if tick.command is not None:
             self._command(tick.command, follower)
-        if self.gate.reading_ok:
+        if not self.gate.reading_ok:
+            self.failed_reads += 1
+        else:
             msg = JointState()
             msg.header.stamp = ns_to_stamp(stamp)
             msg.name = self.names
