@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
 from robot_common.paths import workspace_file
 
 QOS_CHOICES = ("reliable", "best_effort", "auto")

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from robot_common.testing import NodeProcess, ProbeNode, python_module_cmd, wait_for
 
 
 class RecorderUnderTest:
     def __init__(self, probe: ProbeNode, tmp_path: Path) -> None:
-        from recorder.recorder_node import STATUS_QOS
         from std_msgs.msg import String
+
+        from recorder.recorder_node import STATUS_QOS
 
         self.probe = probe
         self.tmp_path = tmp_path

@@ -2,6 +2,7 @@
 import pytest
 import yaml
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
 from recorder.config import RecorderConfigError, load_setup, parse_setup
 from recorder.layout import SessionDir, episode_metadata, read_yaml, write_yaml_atomic
 from recorder.recorder_node import PARAMETERS, message_class, subscription_qos

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import yaml
 from mcap.reader import make_reader
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+
 from recorder.bag import BagError
 from recorder.episode_recorder import EpisodeRecorder, RecorderOptions
 from recorder.health import TopicHealth
 from recorder.layout import read_yaml
 from recorder.repair import bag_readable, repair_episode, repair_session
-from rosbags.rosbag2 import Reader
-from rosbags.typesys import Stores, get_typestore
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 JS, IMG = "sensor_msgs/msg/JointState", "sensor_msgs/msg/Image"

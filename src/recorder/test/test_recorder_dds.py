@@ -7,11 +7,12 @@ import subprocess
 import threading
 import time
 
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+
 from recorder.layout import read_yaml
 from recorder.repair import bag_readable
 from robot_common.testing import python_module_cmd, ros_env, wait_for
-from rosbags.rosbag2 import Reader
-from rosbags.typesys import Stores, get_typestore
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 JS, IMG = "sensor_msgs/msg/JointState", "sensor_msgs/msg/Image"
@@ -159,7 +160,7 @@ def test_keyboard_front_end_in_a_terminal(recorder, load, tmp_path):
     recorder.start(setup, session)
     pub = load.start("--joint-hz", "100", "--cameras", "0", "--duration", "60", "--depth", "50")
     master, slave = pty.openpty()
-    cli = subprocess.Popen(python_module_cmd("recorder.record_cli", "--reset-time", "0.5"), stdin=slave,
+    cli = subprocess.Popen(python_module_cmd("recorder.record_cli", "--reset-time", "0.5", "--wait", "60"), stdin=slave,
                            stdout=slave, stderr=slave, env=ros_env(), start_new_session=True)
     os.close(slave)
     out = bytearray()
@@ -183,7 +184,7 @@ def test_keyboard_front_end_in_a_terminal(recorder, load, tmp_path):
         del out[:out.index(text.encode()) + len(text)]
 
     try:
-        expect("recording episode 0")
+        expect("recording episode 0", timeout=90)     # includes start-up and discovery on a loaded machine
         time.sleep(0.5)
         os.write(master, b"\x1b[C")                   # right arrow: save, reset 0.5 s, next
         expect("saved episode 0")
