@@ -14,7 +14,7 @@ TINY_MODEL = {"chunk_size": 10, "n_action_steps": 10, "dim_model": 64, "n_heads"
 TINY_WS = {"image_size": [32, 32], "backbone_norm": "batch"}
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _few_threads():
     torch.set_num_threads(1)  # the machine is shared; one thread each keeps the suite polite
 
@@ -33,10 +33,10 @@ def tiny_dataset(tmp_path_factory, so101_names):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, tiny_dataset):
-    """A checkpoint overfit on tiny_dataset (so101 joint names, camera 'front'): 150 steps."""
+    """A checkpoint briefly trained on tiny_dataset (so101 joint names, camera 'front')."""
     from policy.train import train
 
     out = tmp_path_factory.mktemp("run") / "tiny"
     train(tiny_dataset, out, dict(TINY_MODEL), dict(TINY_WS),
-          TrainConfig(steps=150, batch_size=8, log_every=10, save_every=1000, device="cpu"), progress=False)
+          TrainConfig(steps=20, batch_size=8, log_every=10, save_every=1000, device="cpu"), progress=False)
     return out

@@ -26,11 +26,19 @@ def _eval_l1(model: ACT, normalizer, dataset) -> float:
     return float(np.mean(losses))
 
 
-def test_model_overfits_tiny_dataset(tiny_checkpoint, tiny_dataset):
-    ck = load_checkpoint(tiny_checkpoint)
+@pytest.mark.timeout(900)  # ~20 s on an idle 2-core machine; generous for a loaded one
+def test_model_overfits_tiny_dataset(tmp_path, tiny_dataset):
+    from conftest import TINY_MODEL, TINY_WS
+    from policy.config import TrainConfig
+    from policy.train import train
+
+    run = tmp_path / "overfit"
+    train(tiny_dataset, run, dict(TINY_MODEL), dict(TINY_WS),
+          TrainConfig(steps=150, batch_size=8, log_every=10, save_every=1000, device="cpu"), progress=False)
+    ck = load_checkpoint(run)
     data = LeRobotChunkDataset(tiny_dataset, ck.config.chunk_size, image_keys=ck.config.image_features,
                                image_size=(32, 32))
-    rows = list(csv.DictReader(open(tiny_checkpoint / "losses.csv")))
+    rows = list(csv.DictReader(open(run / "losses.csv")))
     # the trainer's loss (L1 + kl_weight * KL), first 10 steps vs last 10
     assert float(rows[-1]["loss"]) < 0.1 * float(rows[0]["loss"]), (rows[0], rows[-1])
     # and what inference sees (eval mode, zero latent): far better than the untrained network
@@ -38,7 +46,7 @@ def test_model_overfits_tiny_dataset(tiny_checkpoint, tiny_dataset):
     untrained = ACT(ck.config, backbone_norm=ck.workspace.backbone_norm)
     before, after = _eval_l1(untrained, ck.normalizer, data), _eval_l1(ck.model, ck.normalizer, data)
     assert after < 0.25 * before, (before, after)
-    assert (tiny_checkpoint / "loss.png").stat().st_size > 1000
+    assert (run / "loss.png").stat().st_size > 1000
 
 
 def test_train_cli_resumes(tmp_path, tiny_dataset):
