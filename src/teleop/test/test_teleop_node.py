@@ -34,7 +34,9 @@ def node_cmd(port: str, cal_file, *extra: str) -> list[str]:
     return python_module_cmd(
         "teleop.teleop_node", "--ros-args", "-p", "robot:=so101", "-p", "leader.type:=so101",
         "-p", f"leader.port:={port}", "-p", "leader.ids:=[1,2,3,4,5]", "-p", "leader.gripper_id:=6",
-        "-p", f"calibration_file:={cal_file}", "-p", f"rate_hz:={RATE}", *extra)
+        "-p", f"calibration_file:={cal_file}", "-p", f"rate_hz:={RATE}",
+        "-p", "leader.timeout_ms:=50.0",  # the emulator shares this process's GIL with the probe
+        *extra)
 
 
 class Follower:
