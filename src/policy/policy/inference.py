@@ -29,7 +29,8 @@ def image_to_tensor(img: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> t
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ObservationError(f"image must be HxWx3, got {img.shape}")
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+        img = np.ascontiguousarray(img)
+        t = torch.from_numpy(img if img.flags.writeable else img.copy()).permute(2, 0, 1)
         t = t.float() / 255.0 if img.dtype == np.uint8 else t.float()
     else:
         t = img.float()
