@@ -23,6 +23,7 @@ PARAMS = {
     "leader_rate": (50.0, "expert/joint_states rate in leader mode, Hz"),
     "episodes": (0, "run this many episodes (sim/reset before each) and exit; 0: serve expert/run_episode"),
     "reset_on_run": (False, "expert/run_episode calls sim/reset first"),
+    "engaged_topic": ("teleop_node/engaged", "leader mode: wait until this Bool is true (when it has publishers) before moving"),
     "leader_hold": (1.0, "leader mode: mirror the follower this long before moving, so the teleop gate engages, s"),
     "settle_time": (0.5, "wait after the last stage before reading sim/task_success, s"),
     "velocity_scale": (0.0, "fraction of the joint velocity limits (0: config/sim value)"),
@@ -77,6 +78,10 @@ class ExpertNode:
         self.pub_traj = node.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", qos)
         self.pub_grip = node.create_publisher(Float64MultiArray, f"{spec.gripper_controller}/commands", qos)
         self.pub_leader = node.create_publisher(JointState, "expert/joint_states", qos)
+        self.engaged: bool | None = None   # the teleop gate, as last reported
+        self.sub_engaged = node.create_subscription(Bool, self.p["engaged_topic"],
+                                                    lambda m: setattr(self, "engaged", bool(m.data)), qos,
+                                                    callback_group=group)
         self.pub_result = node.create_publisher(Bool, "expert/episode_result", qos)
         self.reset_client = node.create_client(Trigger, "sim/reset", callback_group=group)
         node.create_service(Trigger, "expert/run_episode", self._on_run, callback_group=group)
@@ -218,6 +223,9 @@ class ExpertNode:
                       "subscriber on the arm and gripper command topics")
         if leader:
             self.sleep(float(self.p["leader_hold"]))
+            # moving before a teleop node has engaged would leave its gate behind (misaligned)
+            if self.node.count_publishers(self.sub_engaged.topic_name) > 0:
+                self.wait(lambda: self.engaged is True, f"{self.sub_engaged.topic_name} to report true")
             with self.lock:
                 q0 = self.joints.copy()
         q_ref, grip = q0[:-1], float(q0[-1])
