@@ -125,6 +125,18 @@ def record_episodes(robot: str, session: Path, episodes: int, task: str, logs: P
     return result
 
 
+def start_policy(probe: ProbeNode, timeout: float = 60.0) -> None:
+    """/policy/start, retried while the node still waits for its first observations."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, message = trigger(probe, "/policy/start", check=False)
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"/policy/start failed: {message}")
+        time.sleep(0.2)
+
+
 @dataclass
 class EvalResult:
     successes: list[bool] = field(default_factory=list)
@@ -176,7 +188,7 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
             recording["on"] = video is not None and i == 0
             t0 = time.monotonic()
             starts.append(len(trajs))
-            trigger(probe, "/policy/start", timeout=60)
+            start_policy(probe)
             try:
                 wait_for(lambda n0=n0: any(m.data for _, m in success[n0:]), timeout=timeout_s, what="task success")
                 ok = True
