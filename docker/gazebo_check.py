@@ -18,10 +18,11 @@ import numpy as np
 
 def check_robot(robot: str, timeout: float) -> str | None:
     import rclpy
-    from robot_common.conversions import joint_state_to_arrays, make_trajectory
-    from robot_common.spec import load_robot_spec
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
+
+    from robot_common.conversions import joint_state_to_arrays, make_trajectory
+    from robot_common.spec import load_robot_spec
 
     spec = load_robot_spec(robot)
     launch = subprocess.Popen(

@@ -144,11 +144,13 @@ def realman(a, alpha_deg, d, offset_deg):
     return origins, ([0, 0, d[-1] / 1000], [0, 0, 0])
 
 
-RM65_ORIGINS, RM65_FLANGE = realman([0, 0, 256, 0, 0, 0], [0, 90, 0, 90, -90, 90], [240.5, 0, 0, 210, 0, 144], [0, 90, 90, 0, 0, 0])
+RM65_ORIGINS, RM65_FLANGE = realman([0, 0, 256, 0, 0, 0], [0, 90, 0, 90, -90, 90],
+                                    [240.5, 0, 0, 210, 0, 144], [0, 90, 90, 0, 0, 0])
 RM75_ORIGINS, RM75_FLANGE = realman([0] * 7, [0, -90, 90, -90, 90, -90, 90], [240.5, 0, 256, 0, 210, 0, 144], [0] * 7)
 
 SO101 = dict(
-    links=["so101_base_link", "so101_shoulder_link", "so101_upper_arm_link", "so101_lower_arm_link", "so101_wrist_link", "so101_gripper_link"],
+    links=["so101_base_link", "so101_shoulder_link", "so101_upper_arm_link",
+           "so101_lower_arm_link", "so101_wrist_link", "so101_gripper_link"],
     origins=[
         ([0.0388, 0, 0.0624], [PI, 0, -PI]),
         ([-0.0304, -0.0183, -0.0542], [-PI / 2, -PI / 2, 0]),
@@ -184,8 +186,10 @@ def ros2_control(robot: str, spec: dict, real_hw: str, real_has_gripper: bool) -
     home = spec["home"]
     s = f'  <ros2_control name="{robot}_system" type="system">\n    <hardware>\n'
     s += "      <xacro:if value=\"${hw == 'mock'}\">\n        <plugin>mock_components/GenericSystem</plugin>\n"
-    s += '        <param name="calculate_dynamics">false</param>\n        <param name="mock_sensor_commands">false</param>\n      </xacro:if>\n'
-    s += "      <xacro:if value=\"${hw == 'gazebo'}\">\n        <plugin>gz_ros2_control/GazeboSimSystem</plugin>\n      </xacro:if>\n"
+    s += ('        <param name="calculate_dynamics">false</param>\n'
+          '        <param name="mock_sensor_commands">false</param>\n      </xacro:if>\n')
+    s += ("      <xacro:if value=\"${hw == 'gazebo'}\">\n"
+          "        <plugin>gz_ros2_control/GazeboSimSystem</plugin>\n      </xacro:if>\n")
     s += f"      <xacro:if value=\"${{hw == 'real'}}\">\n{real_hw}      </xacro:if>\n    </hardware>\n"
     ids = (spec.get("servo") or {}).get("ids", {})
 
@@ -193,8 +197,10 @@ def ros2_control(robot: str, spec: dict, real_hw: str, real_has_gripper: bool) -
         b = f'    <joint name="{name}">\n'
         if name in ids:
             b += f'      <param name="id">{ids[name]}</param>\n      <param name="offset">0</param>\n'
-        b += f'      <command_interface name="position">\n        <param name="min">{f(lo)}</param>\n        <param name="max">{f(hi)}</param>\n      </command_interface>\n'
-        b += f'      <state_interface name="position">\n        <param name="initial_value">{f(init)}</param>\n      </state_interface>\n'
+        b += (f'      <command_interface name="position">\n        <param name="min">{f(lo)}</param>\n'
+              f'        <param name="max">{f(hi)}</param>\n      </command_interface>\n')
+        b += (f'      <state_interface name="position">\n'
+              f'        <param name="initial_value">{f(init)}</param>\n      </state_interface>\n')
         return b + '      <state_interface name="velocity"/>\n    </joint>\n'
 
     for j, h in zip(joints, home):

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import yaml
+
 from robot_common.conversions import make_trajectory
 from robot_common.paths import source_root
 from robot_common.spec import ROBOTS, load_robot_spec

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from robot_common.conversions import (
     IMAGE_ENCODINGS,
     MissingJointsError,

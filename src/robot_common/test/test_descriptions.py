@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from robot_common.paths import source_root
 from robot_common.spec import ROBOTS, load_robot_spec
 from robot_common.urdf_model import UrdfModel, expand_xacro

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import yaml
+
 from robot_common.safety import JointSafetyFilter, UnsafeCommandError, min_duration
 from robot_common.spec import ROBOTS, RobotSpecError, load_robot_spec
 
