@@ -20,6 +20,13 @@ def _few_threads():
 
 
 @pytest.fixture(scope="session")
+def tiny_cfg() -> tuple[dict, dict]:
+    """(model, workspace) settings of the tiny test model; a fixture, because `import conftest`
+    is ambiguous when the whole workspace's tests run in one session."""
+    return dict(TINY_MODEL), dict(TINY_WS)
+
+
+@pytest.fixture(scope="session")
 def so101_names() -> list[str]:
     spec = load_robot_spec("so101")
     return spec.joint_names + [spec.gripper.joint]

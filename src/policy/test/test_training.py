@@ -27,13 +27,12 @@ def _eval_l1(model: ACT, normalizer, dataset) -> float:
 
 
 @pytest.mark.timeout(900)  # ~20 s on an idle 2-core machine; generous for a loaded one
-def test_model_overfits_tiny_dataset(tmp_path, tiny_dataset):
-    from conftest import TINY_MODEL, TINY_WS
+def test_model_overfits_tiny_dataset(tmp_path, tiny_dataset, tiny_cfg):
     from policy.config import TrainConfig
     from policy.train import train
 
     run = tmp_path / "overfit"
-    train(tiny_dataset, run, dict(TINY_MODEL), dict(TINY_WS),
+    train(tiny_dataset, run, *tiny_cfg,
           TrainConfig(steps=150, batch_size=8, log_every=10, save_every=1000, device="cpu"), progress=False)
     ck = load_checkpoint(run)
     data = LeRobotChunkDataset(tiny_dataset, ck.config.chunk_size, image_keys=ck.config.image_features,
