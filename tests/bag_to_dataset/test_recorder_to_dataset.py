@@ -41,7 +41,9 @@ def test_recorder_session_converts(tmp_path):
             assert ok, msg
     assert rec.close()   # shutting down mid-episode closes it as incomplete
 
-    mapping = config_dir("dataset") / "sim_so101.yaml"
+    # the shipped sim mapping uses receive times; this round trip checks values against header stamps
+    mapping = tmp_path / "sim_so101_header.yaml"
+    mapping.write_text((config_dir("dataset") / "sim_so101.yaml").read_text().replace("time: receive", "time: header"))
     result = convert([tmp_path / "session"], mapping, tmp_path / "ds", codec="h264", progress=False)
     assert result.ok and result.converted == 2
     assert [p.split("/")[-1] for p, _ in result.skipped] == ["episode_000002"]
