@@ -93,7 +93,7 @@ def record_episodes(robot: str, session: Path, episodes: int, task: str, logs: P
 
     w, h = image_size
     result = RecordResult()
-    with Stack(logs) as stack, ProbeNode("demo_recording") as probe:
+    with ProbeNode("demo_recording") as probe, Stack(logs) as stack:  # nodes stop first
         stack.start("sim", "sim.sim_node", **sim_params(robot, seed, w, h, fps))
         stack.start("teleop", "teleop.teleop_node", robot=robot, **{"leader.type": "topic"})
         stack.start("expert", "sim.expert_node", robot=robot, mode="leader")
@@ -167,7 +167,7 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
     w, h = image_size
     result = EvalResult()
     frames: list[np.ndarray] = []
-    with Stack(logs) as stack, ProbeNode("demo_evaluation") as probe:
+    with ProbeNode("demo_evaluation") as probe, Stack(logs) as stack:  # nodes stop first
         stack.start("sim", "sim.sim_node", **sim_params(robot, seed, w, h, fps))
         stack.start("policy", "policy.policy_node", robot=robot, checkpoint=str(checkpoint))
         success = probe.collect(Bool, "/sim/task_success")

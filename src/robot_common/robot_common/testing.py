@@ -41,6 +41,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, period: float
     raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies, so a crashed test or demo leaves no node running."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: processes are still stopped by stop()
+        pass
+
+
 class NodeProcess:
     """A node (or any command) in its own process, stdout+stderr captured to a log file."""
 
@@ -49,7 +59,8 @@ class NodeProcess:
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env or ros_env(), start_new_session=True
+            self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env or ros_env(), start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     @property
