@@ -59,7 +59,14 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
 
 
 def stage_convert(a: argparse.Namespace, out: Path) -> None:
-    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", f"sim_{a.robot}",
+    # receive times: sim stamps (sim time) and teleop stamps (wall time) drift apart when the
+    # machine cannot keep the sim at real time; what the recorder received shares one clock
+    from robot_common.paths import config_dir
+
+    mapping = out / f"sim_{a.robot}_receive_time.yaml"
+    text = (config_dir("dataset") / f"sim_{a.robot}.yaml").read_text()
+    mapping.write_text(text.replace("time: header", "time: receive"))
+    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", str(mapping),
                    "--output", str(out / "dataset"), "--fps", str(int(a.fps)), "--codec", "h264"))
     run(module_cmd("bag_to_dataset.validate_cli", str(out / "dataset")))
 

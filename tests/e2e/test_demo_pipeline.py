@@ -14,6 +14,7 @@ from robot_common.spec import load_robot_spec
 from robot_common.testing import ros_env
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(1500)  # the module fixture runs the whole shortened pipeline
 
 
 @pytest.fixture(scope="module")
