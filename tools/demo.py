@@ -53,7 +53,7 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
         say(f"record: {done} episodes already in {session}, skipping")
         return
     res = record_episodes(a.robot, session, a.episodes, TASKS[a.robot], out / "logs" / "record", a.seed,
-                          (a.width, a.height), a.fps, lambda m: say(f"record: {m}"))
+                          (a.width, a.height), a.fps, lambda m: say(f"record: {m}"), through_teleop=not a.direct_expert)
     say(f"record: {res.saved} demonstrations saved, {res.discarded} failed ones discarded, "
         f"{sum(res.durations) / max(len(res.durations), 1):.1f} s per episode")
 
@@ -170,6 +170,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=128, help="camera width (the demo policy's input size)")
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--fps", type=float, default=30.0, help="camera rate and dataset fps")
+    p.add_argument("--direct-expert", action="store_true",
+                   help="the expert commands the follower directly instead of leading through the teleop node")
     p.add_argument("--quick", action="store_true", help="a few episodes and steps: checks the pipeline, not the policy")
     a = p.parse_args(argv)
     if a.quick:

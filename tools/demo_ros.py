@@ -86,17 +86,21 @@ class RecordResult:
 
 
 def record_episodes(robot: str, session: Path, episodes: int, task: str, logs: Path, seed: int,
-                    image_size: tuple[int, int], fps: float, progress: Callable[[str], None]) -> RecordResult:
-    """The scripted expert demonstrates through the teleop node (a `topic` leader), the recorder
-    writes one bag per episode; failed demonstrations are discarded and re-recorded."""
+                    image_size: tuple[int, int], fps: float, progress: Callable[[str], None],
+                    through_teleop: bool = True) -> RecordResult:
+    """The scripted expert demonstrates through the teleop node (a `topic` leader), or commands the
+    follower directly; the recorder writes one bag per episode; failed demonstrations are discarded
+    and re-recorded."""
     from std_srvs.srv import Trigger
 
     w, h = image_size
     result = RecordResult()
     with ProbeNode("demo_recording") as probe, Stack(logs) as stack:  # nodes stop first
         stack.start("sim", "sim.sim_node", **sim_params(robot, seed, w, h, fps))
-        stack.start("teleop", "teleop.teleop_node", robot=robot, **{"leader.type": "topic"})
-        stack.start("expert", "sim.expert_node", robot=robot, mode="leader")
+        if through_teleop:  # a software leader on a busy CPU can pause: tolerate 1.5 s before a fault
+            stack.start("teleop", "teleop.teleop_node", robot=robot,
+                        **{"leader.type": "topic", "leader.stale_after": 1.5})
+        stack.start("expert", "sim.expert_node", robot=robot, mode="leader" if through_teleop else "direct")
         stack.start("recorder", "recorder.recorder_node", setup=f"sim_{robot}", session_dir=str(session),
                     task=task, operator="scripted expert", robot_type=robot)
         for name in ("/sim/reset", "/expert/run_episode", "/recorder/start"):
