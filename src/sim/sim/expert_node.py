@@ -24,6 +24,8 @@ PARAMS = {
     "episodes": (0, "run this many episodes (sim/reset before each) and exit; 0: serve expert/run_episode"),
     "reset_on_run": (False, "expert/run_episode calls sim/reset first"),
     "engaged_topic": ("teleop_node/engaged", "leader mode: wait until this Bool is true (when it has publishers) before moving"),
+    "leader_max_step": (0.25, "leader mode: largest joint change between two expert/joint_states messages, rad "
+                        "(a hand-held leader cannot teleport; teleop rejects reads that jump over safety.max_leader_jump)"),
     "leader_hold": (1.0, "leader mode: mirror the follower this long before moving, so the teleop gate engages, s"),
     "settle_time": (0.5, "wait after the last stage before reading sim/task_success, s"),
     "velocity_scale": (0.0, "fraction of the joint velocity limits (0: config/sim value)"),
@@ -36,8 +38,7 @@ class ExpertNode:
         import rclpy
         from geometry_msgs.msg import PoseStamped
         from rcl_interfaces.msg import ParameterDescriptor
-        from rclpy.callback_groups import ReentrantCallbackGroup
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Bool, Float64MultiArray
@@ -61,7 +62,6 @@ class ExpertNode:
         self.expert = ScriptedExpert(cfg)
         self.names = spec.joint_names + [spec.gripper.joint]
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        group = ReentrantCallbackGroup()
         self.lock = threading.Lock()
         self.joints: np.ndarray | None = None
         self.js_stamp: float | None = None
@@ -71,35 +71,41 @@ class ExpertNode:
         self.target_xy: np.ndarray | None = None
         self.success: bool | None = None
         self.counts = {"pose": 0, "success": 0}
-        node.create_subscription(JointState, "joint_states", self._on_joints, qos, callback_group=group)
-        node.create_subscription(PoseStamped, "sim/object_pose", self._on_object, qos, callback_group=group)
-        node.create_subscription(PoseStamped, "sim/target_pose", self._on_target, qos, callback_group=group)
-        node.create_subscription(Bool, "sim/task_success", self._on_success, qos, callback_group=group)
+        node.create_subscription(JointState, "joint_states", self._on_joints, qos)
+        node.create_subscription(PoseStamped, "sim/object_pose", self._on_object, qos)
+        node.create_subscription(PoseStamped, "sim/target_pose", self._on_target, qos)
+        node.create_subscription(Bool, "sim/task_success", self._on_success, qos)
         self.pub_traj = node.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", qos)
         self.pub_grip = node.create_publisher(Float64MultiArray, f"{spec.gripper_controller}/commands", qos)
         self.pub_leader = node.create_publisher(JointState, "expert/joint_states", qos)
         self.engaged: bool | None = None   # the teleop gate, as last reported
         self.sub_engaged = node.create_subscription(Bool, self.p["engaged_topic"],
-                                                    lambda m: setattr(self, "engaged", bool(m.data)), qos,
-                                                    callback_group=group)
+                                                    lambda m: setattr(self, "engaged", bool(m.data)), qos)
         self.pub_result = node.create_publisher(Bool, "expert/episode_result", qos)
-        self.reset_client = node.create_client(Trigger, "sim/reset", callback_group=group)
-        node.create_service(Trigger, "expert/run_episode", self._on_run, callback_group=group)
+        self.reset_client = node.create_client(Trigger, "sim/reset")
+        # An episode blocks its service callback for seconds. It gets a node and a single-threaded
+        # executor of its own, so the streams above never wait on it: a MultiThreadedExecutor would
+        # do the same at several times the CPU (rclpy rebuilds its wait set and thread-pool work per
+        # event), and a starved expert streams a leader that jumps.
+        self.service_node = rclpy.create_node("expert_episode_server")
+        self.service_node.create_service(Trigger, "expert/run_episode", self._on_run)
         self.leader_ref: list = [None, None]
+        self.leader_last: np.ndarray | None = None    # the last streamed leader pose
         self.leader_grip = 0.0     # (ActiveTrajectory, gripper value) while an episode runs
         if self.p["mode"] == "leader":
-            node.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader, callback_group=group)
+            node.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader)
         self.busy = threading.Lock()
-        self.executor = MultiThreadedExecutor(num_threads=3)
-        self.executor.add_node(node)
+        self.executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]
+        self.executors[0].add_node(node)
+        self.executors[1].add_node(self.service_node)
         self._running = True
-        self.spin_thread = threading.Thread(target=self._spin, daemon=True)
+        self.spin_threads = [threading.Thread(target=self._spin, args=(ex,), daemon=True) for ex in self.executors]
         node.get_logger().info(f"expert ready: robot={spec.name} mode={self.p['mode']}")
 
-    def _spin(self) -> None:
+    def _spin(self, executor) -> None:
         while self._running and self.rclpy.ok():
             try:
-                self.executor.spin_once(timeout_sec=0.05)
+                executor.spin_once(timeout_sec=0.1)
             except Exception:  # noqa: BLE001 - shutdown races end the loop
                 if self._running and self.rclpy.ok():
                     raise
@@ -146,7 +152,7 @@ class ExpertNode:
         """Sleep in the node's clock (sim time when use_sim_time is set)."""
         end = self.now() + seconds
         while self.now() < end and self.rclpy.ok():
-            time.sleep(0.002)
+            time.sleep(0.005)
 
     def wait(self, predicate, what: str) -> None:
         deadline = time.monotonic() + float(self.p["timeout"])
@@ -198,6 +204,12 @@ class ExpertNode:
             self.leader_grip += float(np.clip(grip - self.leader_grip, -step, step))
             arm, _ = ref.sample(self.now())
             q = np.append(arm, self.leader_grip)
+        if self.leader_last is not None:
+            # a stalled expert (busy CPU) or a sim that re-anchored its clock catches up over a few
+            # messages instead of jumping
+            step = float(self.p["leader_max_step"])
+            q = self.leader_last + np.clip(q - self.leader_last, -step, step)
+        self.leader_last = q
         self.pub_leader.publish(make_joint_state(self.names, q, stamp_ns=self.node.get_clock().now().nanoseconds))
 
     # ---- the episode ---------------------------------------------------------------------
@@ -273,7 +285,8 @@ class ExpertNode:
         return response
 
     def run(self) -> int:
-        self.spin_thread.start()
+        for t in self.spin_threads:
+            t.start()
         n = int(self.p["episodes"])
         if n <= 0:
             while self.rclpy.ok():
@@ -296,9 +309,12 @@ class ExpertNode:
 
     def shutdown(self) -> None:
         self._running = False        # join the executor thread before tearing rclpy down under it
-        if self.spin_thread.is_alive():
-            self.spin_thread.join(timeout=2.0)
-        self.executor.shutdown(timeout_sec=1.0)
+        for t in self.spin_threads:
+            if t.is_alive():
+                t.join(timeout=2.0)
+        for ex in self.executors:
+            ex.shutdown(timeout_sec=1.0)
+        self.service_node.destroy_node()
         self.node.destroy_node()
         self.rclpy.try_shutdown()
 
