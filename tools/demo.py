@@ -59,14 +59,22 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
 
 
 def stage_convert(a: argparse.Namespace, out: Path) -> None:
-    # receive times: sim stamps (sim time) and teleop stamps (wall time) drift apart when the
-    # machine cannot keep the sim at real time; what the recorder received shares one clock
+    import yaml
+
     from robot_common.paths import config_dir
 
-    mapping = out / f"sim_{a.robot}_receive_time.yaml"
-    text = (config_dir("dataset") / f"sim_{a.robot}.yaml").read_text()
-    mapping.write_text(text.replace("time: header", "time: receive"))
-    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", str(mapping),
+    # The shipped sim mapping, with two changes. Receive times: sim stamps (sim time) and teleop
+    # stamps (wall time) drift apart when the machine cannot keep the sim at real time; what the
+    # recorder received shares one clock. And the cube's pose from /sim/object_pose as
+    # observation.pose.object, which the CPU-sized policy uses in place of camera images.
+    mapping = yaml.safe_load((config_dir("dataset") / f"sim_{a.robot}.yaml").read_text())
+    for feature in mapping["features"].values():
+        feature["time"] = "receive"
+    mapping["features"]["observation.pose.object"] = {"topic": "/sim/object_pose", "type": "pose", "time": "receive",
+                                                    "policy": "hold", "tolerance": 0.25}
+    path = out / f"sim_{a.robot}_demo_mapping.yaml"
+    path.write_text(yaml.safe_dump(mapping, sort_keys=False))
+    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", str(path),
                    "--output", str(out / "dataset"), "--fps", str(int(a.fps)), "--codec", "h264"))
     run(module_cmd("bag_to_dataset.validate_cli", str(out / "dataset")))
 

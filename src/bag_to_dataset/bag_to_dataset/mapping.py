@@ -21,6 +21,7 @@ SOURCE_TYPES = {
     "float_array": ("std_msgs/msg/Float64MultiArray", "std_msgs/msg/Float32MultiArray"),
     "scalar": ("std_msgs/msg/Float32", "std_msgs/msg/Float64"),
     "wrench": ("geometry_msgs/msg/WrenchStamped",),
+    "pose": ("geometry_msgs/msg/PoseStamped",),
     "image": ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"),
 }
 HEADERLESS = ("float_array", "scalar")
@@ -28,6 +29,8 @@ POLICIES = ("hold", "tolerance", "drop")
 TIME_SOURCES = ("header", "receive")
 CODECS = {"libsvtav1": "av1", "av1": "av1", "libx264": "h264", "h264": "h264"}
 WRENCH_NAMES = ["force.x", "force.y", "force.z", "torque.x", "torque.y", "torque.z"]
+POSE_NAMES = ["position.x", "position.y", "position.z",
+              "orientation.x", "orientation.y", "orientation.z", "orientation.w"]
 
 
 class MappingError(ValueError):
@@ -134,6 +137,8 @@ def _parse_source(raw: dict, robot: str | None, where: str) -> Source:
     elif names is None:
         if stype == "wrench":
             names = WRENCH_NAMES
+        elif stype == "pose":
+            names = POSE_NAMES
         elif stype == "scalar":
             names = [raw["topic"].rstrip("/").split("/")[-1]]
         elif stype != "image":

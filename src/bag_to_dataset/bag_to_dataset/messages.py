@@ -110,4 +110,7 @@ def decode_vector(raw, msgtype: str, source: Source) -> tuple[int | None, np.nda
     if source.type == "wrench":
         f, t = msg.wrench.force, msg.wrench.torque
         return stamp, np.array([f.x, f.y, f.z, t.x, t.y, t.z], dtype=float)
+    if source.type == "pose":   # an object tracker's (or the sim's) pose: position + quaternion xyzw
+        p, o = msg.pose.position, msg.pose.orientation
+        return stamp, np.array([p.x, p.y, p.z, o.x, o.y, o.z, o.w], dtype=float)
     raise ValueError(f"unknown source type {source.type}")

@@ -65,8 +65,8 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
               start_ns: int = 1_700_000_000 * NS, joint_rate: float = 100.0, leader_rate: float = 50.0,
               cameras: dict[str, tuple[int, int]] | None = None, camera_rate: float = 30.0,
               jitter: float = 0.002, latency: float = 0.003, trajectory: bool = False,
-              gripper_joint: str | None = None, wrench: bool = False, camera_gap: tuple[float, float] | None = None,
-              shuffle: bool = True, seed: int = 0, compression: bool = False,
+              gripper_joint: str | None = None, wrench: bool = False, pose: bool = False,
+              camera_gap: tuple[float, float] | None = None, shuffle: bool = True, seed: int = 0, compression: bool = False,
               unstamped: tuple[str, ...] = (), frame_fn=None, reorder_images: bool = False) -> BagTruth:
     """One bag as `ros2 bag record` (or the recorder) would write it; returns the ground truth.
 
@@ -136,6 +136,17 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
             w = T["geometry_msgs/msg/Wrench"](force=V(x=v[0], y=v[1], z=v[2]), torque=V(x=v[3], y=v[4], z=v[5]))
             events.append((int(rt), "/tactile/left_finger/wrench",
                            T["geometry_msgs/msg/WrenchStamped"](header=header(t), wrench=w)))
+    if pose:   # an object tracker at 10 Hz: position + quaternion (x, y, z, w) about z
+        h = _times(start_ns, duration, 10.0, rng, jitter)
+        r = h + int(latency * NS)
+        yaw = 0.3 * np.sin(h / NS)
+        vals = np.stack([0.2 + 0.01 * np.sin(h / NS), -0.05 + 0.01 * np.cos(h / NS), np.full(h.size, 0.0125),
+                         np.zeros(h.size), np.zeros(h.size), np.sin(yaw / 2), np.cos(yaw / 2)], axis=1)
+        streams["/sim/object_pose"] = Stream("/sim/object_pose", h, r, vals)
+        for t, rt, v in zip(h, r, vals):
+            p = T["geometry_msgs/msg/Pose"](position=T["geometry_msgs/msg/Point"](x=v[0], y=v[1], z=v[2]),
+                                            orientation=T["geometry_msgs/msg/Quaternion"](x=v[3], y=v[4], z=v[5], w=v[6]))
+            events.append((int(rt), "/sim/object_pose", T["geometry_msgs/msg/PoseStamped"](header=header(t), pose=p)))
     cams: dict[str, tuple[int, int, int]] = {}
     for ci, (cam, (w, hgt)) in enumerate(sorted(cameras.items())):
         topic = f"/cameras/{cam}/image_raw"
@@ -162,7 +173,8 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
         msgtypes = {"/joint_states": "sensor_msgs/msg/JointState", "/leader/joint_states": "sensor_msgs/msg/JointState",
                     "/arm_controller/joint_trajectory": "trajectory_msgs/msg/JointTrajectory",
                     "/gripper_controller/commands": "std_msgs/msg/Float64MultiArray",
-                    "/tactile/left_finger/wrench": "geometry_msgs/msg/WrenchStamped"}
+                    "/tactile/left_finger/wrench": "geometry_msgs/msg/WrenchStamped",
+                    "/sim/object_pose": "geometry_msgs/msg/PoseStamped"}
         for topic in sorted({e[1] for e in events}):
             conns[topic] = writer.add_connection(topic, msgtypes.get(topic, "sensor_msgs/msg/Image"), typestore=ts)
         for rt, topic, msg in events:

@@ -114,12 +114,14 @@ def test_stats_match_numpy(session_dataset):
 
 
 def test_plain_sqlite3_bag_with_trajectory_action_via_cli(tmp_path, fr3_spec, mapping_factory):
-    """A `ros2 bag record`-style sqlite3 bag (no recorder metadata), action from the commanded trajectory."""
+    """A `ros2 bag record`-style sqlite3 bag (no recorder metadata), action from the commanded trajectory,
+    a wrench and an object pose."""
     names = fr3_spec.joint_names + [fr3_spec.gripper.joint]
     truth = write_bag(tmp_path / "plain_bag", names, storage="sqlite3", duration=1.5, trajectory=True,
-                      gripper_joint=fr3_spec.gripper.joint, cameras={"front": (64, 48)}, wrench=True)
+                      gripper_joint=fr3_spec.gripper.joint, cameras={"front": (64, 48)}, wrench=True, pose=True)
     mapping = mapping_factory(tmp_path / "map.yaml", base="gello_franka",
-                              drop=("observation.images.wrist", "observation.tactile.left_finger.image"))
+                              drop=("observation.images.wrist", "observation.tactile.left_finger.image"),
+                              **{"feature:observation.pose.object": {"topic": "/sim/object_pose", "type": "pose"}})
     out = tmp_path / "ds"
     run = subprocess.run([sys.executable, "-m", "bag_to_dataset.convert_cli", str(tmp_path / "plain_bag"),
                           "-m", str(mapping), "-o", str(out), "--task", "stack blocks", "--no-progress"],
@@ -132,17 +134,23 @@ def test_plain_sqlite3_bag_with_trajectory_action_via_cli(tmp_path, fr3_spec, ma
     action = np.asarray(table.column("action").to_pylist())
     state = np.asarray(table.column("observation.state").to_pylist())
     wrench = np.asarray(table.column("observation.tactile.left_finger.wrench").to_pylist())
-    assert action.shape[1] == 8 and state.shape[1] == 8 and wrench.shape[1] == 6
+    pose = np.asarray(table.column("observation.pose.object").to_pylist())
+    assert action.shape[1] == 8 and state.shape[1] == 8 and wrench.shape[1] == 6 and pose.shape[1] == 7
     st = truth.streams
     traj, grip = st["/arm_controller/joint_trajectory"], st["/gripper_controller/commands"]
     # commands are aligned on receive times (time: receive in the mapping), the rest on header stamps
     clocks = [st["/joint_states"].header_ns, st["/cameras/front/image_raw"].header_ns,
-              st["/tactile/left_finger/wrench"].header_ns, traj.receive_ns, grip.receive_ns]
+              st["/tactile/left_finger/wrench"].header_ns, st["/sim/object_pose"].header_ns,
+              traj.receive_ns, grip.receive_ns]
     start, end = max(int(c[0]) for c in clocks), min(int(c[-1]) for c in clocks)
     frames = start + np.arange((end - start) * FPS // NS + 1, dtype=np.int64) * NS // FPS
     want = np.concatenate([traj.values[hold(traj.receive_ns, frames)], grip.values[hold(grip.receive_ns, frames)]], 1)
     # the bag lists the arm joints in reverse order; the dataset has them in the robot's order
     np.testing.assert_allclose(action, want.astype(np.float32), atol=1e-7)
+    obj = st["/sim/object_pose"]
+    np.testing.assert_allclose(pose, obj.values[hold(obj.header_ns, frames)].astype(np.float32), atol=1e-7)
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["features"]["observation.pose.object"]["names"][-1] == "orientation.w"
     meta = json.loads((out / "meta" / "bag_to_dataset.json").read_text())["episodes"][0]
     assert meta["task"] == "stack blocks"
     info = json.loads((out / "meta" / "info.json").read_text())

@@ -1,7 +1,7 @@
 """`policy policy_node`: runs a trained ACT checkpoint and streams joint trajectories.
 
 Subscribes /joint_states, the cameras its checkpoint was trained on (/cameras/<name>/image_raw)
-and tactile vectors (/tactile/<name>/wrench or contact_area); publishes
+tactile vectors (/tactile/<name>/wrench or contact_area) and object poses (/sim/<name>_pose); publishes
 /arm_controller/joint_trajectory (several future points, so the JTC interpolates) and
 /gripper_controller/commands; serves /policy/start and /policy/stop; reports on /policy/status
 (std_msgs/String, JSON). Inference runs in a worker thread; the control timer never waits on it.
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+POSE_PREFIX = "observation.pose."
 PARAMS = {
     "robot": ("so101", "robot name in config/robots (fr3, rm65, rm75, so101)"),
     "checkpoint": ("", "checkpoint folder: ours (policy train) or a LeRobot ACT pretrained_model"),
@@ -28,6 +29,8 @@ PARAMS = {
     "camera_topic_template": ("/cameras/{name}/image_raw", "image topic for feature observation.images.<name>"),
     "camera_remap": ([""], "'<feature camera>=<camera name or /full/topic>' entries when names differ"),
     "tactile_topic_template": ("/tactile/{name}", "prefix of tactile topics for observation.tactile.<name>"),
+    "pose_topic_template": ("/sim/{name}_pose", "geometry_msgs/PoseStamped topic for feature observation.pose.<name> "
+                            "(an object tracker's on hardware, e.g. /tracker/{name}/pose)"),
     "joint_states_topic": ("/joint_states", "follower joint state topic"),
     "stale_timeout_s": (0.5, "hold position when any input is older than this, s"),
     "velocity_scale": (0.5, "fraction of the robot's joint velocity limits allowed per step"),
@@ -110,7 +113,7 @@ class PolicyNode:
         for key, topic in self.topics.items():
             node.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), qos_profile_sensor_data,
                                      callback_group=inputs)
-        self._subscribe_tactile(p["tactile_topic_template"])
+        self._subscribe_vectors(p["tactile_topic_template"], p["pose_topic_template"])
         node.create_service(Trigger, "/policy/start", self._on_start)
         node.create_service(Trigger, "/policy/stop", self._on_stop)
         self.timer = node.create_timer(1.0 / params.rate_hz, self._on_timer, callback_group=control)
@@ -151,22 +154,33 @@ class PolicyNode:
             return
         self.ctl.obs.update_image(key, img, self._now())
 
-    def _subscribe_tactile(self, template: str) -> None:
-        from geometry_msgs.msg import WrenchStamped
+    def _subscribe_vectors(self, tactile_template: str, pose_template: str) -> None:
+        """The environment-state inputs: object poses (7 values each) and tactile vectors."""
+        from geometry_msgs.msg import PoseStamped, WrenchStamped
         from std_msgs.msg import Float32
 
         reliable = 10
         keys = self.ctl.vector_keys
-        total = int(self.ctl.policy.cfg.env_state_feature["shape"][0]) if keys else 0
-        if keys and len(keys) > 1 and total != 3 * len(keys):
-            raise ValueError(f"tactile features {keys} ({total} values): with several sensors each must be a "
+        poses = [k for k in keys if k.startswith(POSE_PREFIX)]
+        tactile = [k for k in keys if k not in poses]
+        total = int(self.ctl.policy.cfg.env_state_feature["shape"][0]) - 7 * len(poses) if keys else 0
+        for key in poses:
+            topic = pose_template.format(name=key[len(POSE_PREFIX):])
+
+            def on_pose(m, k=key) -> None:
+                q, o = m.pose.position, m.pose.orientation
+                self.ctl.obs.update_vector(k, np.array([q.x, q.y, q.z, o.x, o.y, o.z, o.w]), self._now())
+
+            self.node.create_subscription(PoseStamped, topic, on_pose, reliable, callback_group=self._inputs_group)
+        if len(tactile) > 1 and total != 3 * len(tactile):
+            raise ValueError(f"tactile features {tactile} ({total} values): with several sensors each must be a "
                              "3-value wrench force")
-        for key in keys:
+        for key in tactile:
             name = key.split(".")[-1]
-            dim = total if len(keys) == 1 else 3
+            dim = total if len(tactile) == 1 else 3
             if dim not in (1, 3, 6):
                 raise ValueError(f"{key} has {dim} values; the node reads contact_area (1) or wrench (3 or 6)")
-            base = template.format(name=name)
+            base = tactile_template.format(name=name)
             if dim == 1:
                 self.node.create_subscription(Float32, f"{base}/contact_area",
                                               lambda m, k=key: self.ctl.obs.update_vector(k, np.array([m.data]), self._now()),

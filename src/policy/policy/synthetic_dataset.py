@@ -40,25 +40,35 @@ def _stats(arr: np.ndarray) -> dict:
 
 def write_dataset(root: str | Path, episodes: int = 3, frames: int = 40, dim: int = 4, fps: int = 30,
                   cameras: tuple[str, ...] = ("front",), height: int = 48, width: int = 64,
-                  tactile_dim: int = 0, seed: int = 0, joint_names: list[str] | None = None) -> Path:
+                  tactile_dim: int = 0, seed: int = 0, joint_names: list[str] | None = None,
+                  poses: tuple[str, ...] = ()) -> Path:
     import av
 
     root = Path(root)
     rng = np.random.default_rng(seed)
     names = joint_names or [f"joint{i + 1}" for i in range(dim)]
     rows, ep_rows, all_state, all_action, all_tactile = [], [], [], [], []
+    all_pose: dict[str, list[np.ndarray]] = {n: [] for n in poses}
     images: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     index = 0
     for e in range(episodes):
         state, action, phase = _episode(frames, dim, rng)
         tactile = np.stack([np.sin(phase * (k + 1) * 3) for k in range(tactile_dim)], 1).astype(np.float32) \
             if tactile_dim else None
+        # an object pose (position + quaternion xyzw about z) that moves with the episode's phase
+        yaw = 0.3 * np.sin(phase)
+        pose = np.stack([0.2 + 0.02 * np.sin(phase), 0.05 * np.cos(phase), np.full(frames, 0.0125), np.zeros(frames),
+                         np.zeros(frames), np.sin(yaw / 2), np.cos(yaw / 2)], 1).astype(np.float32)
+        for n in poses:
+            all_pose[n].append(pose)
         for i in range(frames):
             row = {"observation.state": state[i].tolist(), "action": action[i].tolist(),
                    "timestamp": np.float32(i / fps), "frame_index": i, "episode_index": e, "index": index,
                    "task_index": 0}
             if tactile is not None:
                 row["observation.tactile.left_finger"] = tactile[i].tolist()
+            for n in poses:
+                row[f"observation.pose.{n}"] = pose[i].tolist()
             rows.append(row)
             index += 1
         for c, cam in enumerate(cameras):
@@ -90,6 +100,10 @@ def write_dataset(root: str | Path, episodes: int = 3, frames: int = 40, dim: in
     if tactile_dim:
         features["observation.tactile.left_finger"] = {"dtype": "float32", "shape": [tactile_dim], "names": None}
         stats["observation.tactile.left_finger"] = _stats(np.concatenate(all_tactile))
+    for n in poses:
+        features[f"observation.pose.{n}"] = {"dtype": "float32", "shape": [7], "names": [
+            "position.x", "position.y", "position.z", "orientation.x", "orientation.y", "orientation.z", "orientation.w"]}
+        stats[f"observation.pose.{n}"] = _stats(np.concatenate(all_pose[n]))
     for cam in cameras:
         key = f"observation.images.{cam}"
         path = root / "videos" / key / "chunk-000" / "file-000.mp4"

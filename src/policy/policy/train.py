@@ -46,7 +46,8 @@ def build_config(root: Path, model_cfg: dict, ws: WorkspaceConfig) -> ACTConfig:
     """An ACTConfig whose features come from the dataset (cameras, state, tactile, action)."""
     meta = read_meta(root)
     cameras = meta.video_keys if ws.cameras is None else list(ws.cameras)
-    env_keys = meta.vector_keys("observation.tactile.") if ws.env_state_keys is None else list(ws.env_state_keys)
+    env_keys = (meta.vector_keys("observation.tactile.") + meta.vector_keys("observation.pose.")
+                if ws.env_state_keys is None else list(ws.env_state_keys))
     inputs = {STATE: {"type": "STATE", "shape": list(meta.features[STATE]["shape"])}}
     if env_keys:
         inputs[ENV_STATE] = {"type": "ENV", "shape": [sum(int(np.prod(meta.features[k]["shape"])) for k in env_keys)]}
