@@ -2,12 +2,11 @@
 
 sim:=true starts the MuJoCo sim (package sim); otherwise the robot_common bringup starts
 ros2_control with mock (use_fake_hardware:=true) or real hardware (robot_ip:=...).
+Includes policy.launch.py with robot:=fr3.
 """
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
-from launch_ros.actions import Node
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -29,33 +28,19 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("autostart", default_value="false", choices=["true", "false"],
                               description="start acting without a /policy/start call"),
     ]
-    hardware = PythonExpression(["'mock' if '", LaunchConfiguration("use_fake_hardware"), "' == 'true' else 'real'"])
-    bringup = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(
-            PathJoinSubstitution([FindPackageShare("robot_common"), "launch", "bringup.launch.py"])
-        ),
-        launch_arguments={"robot": "fr3", "hardware": hardware, "robot_ip": LaunchConfiguration("robot_ip")}.items(),
-        condition=UnlessCondition(LaunchConfiguration("sim")),
+    policy = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("policy"), "launch", "policy.launch.py"])),
+        launch_arguments={
+            "robot": "fr3",
+            "checkpoint": LaunchConfiguration("checkpoint"),
+            "sim": LaunchConfiguration("sim"),
+            "use_fake_hardware": LaunchConfiguration("use_fake_hardware"),
+            "robot_ip": LaunchConfiguration("robot_ip"),
+            "device": LaunchConfiguration("device"),
+            "control_rate": LaunchConfiguration("control_rate"),
+            "execution": LaunchConfiguration("execution"),
+            "ensemble_coeff": LaunchConfiguration("ensemble_coeff"),
+            "autostart": LaunchConfiguration("autostart"),
+        }.items(),
     )
-    sim = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("sim"), "launch", "fr3_sim.launch.py"])),
-        condition=IfCondition(LaunchConfiguration("sim")),
-    )
-    policy = Node(
-        package="policy",
-        executable="policy_node",
-        name="policy_node",
-        output="screen",
-        parameters=[
-            PathJoinSubstitution([FindPackageShare("policy"), "config", "policy", "node_fr3.yaml"]),
-            {
-                "checkpoint": LaunchConfiguration("checkpoint"),
-                "device": LaunchConfiguration("device"),
-                "control_rate_hz": LaunchConfiguration("control_rate"),
-                "execution": LaunchConfiguration("execution"),
-                "ensemble_coeff": LaunchConfiguration("ensemble_coeff"),
-                "autostart": LaunchConfiguration("autostart"),
-            },
-        ],
-    )
-    return LaunchDescription(args + [bringup, sim, policy])
+    return LaunchDescription(args + [policy])

@@ -4,23 +4,18 @@
     ros2 launch teleop gello_franka.launch.py use_fake_hardware:=true
     ros2 launch teleop gello_franka.launch.py sim:=true             # MuJoCo follower (sim package)
 
+Includes teleop.launch.py with robot:=fr3 leader_config:=gello_franka.
 Needs a full ROS 2 install (launch, launch_ros); the teleop node itself runs anywhere.
 """
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
-from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:
-    sim = LaunchConfiguration("sim")
-    use_fake_hardware = LaunchConfiguration("use_fake_hardware")
-    hardware = PythonExpression(["'mock' if '", use_fake_hardware, "'.lower() == 'true' else 'real'"])
     args = [
         DeclareLaunchArgument("sim", default_value="false", choices=["true", "false"],
                               description="true: MuJoCo follower from the sim package instead of hardware"),
@@ -38,33 +33,19 @@ def generate_launch_description() -> LaunchDescription:
                               description="calibration YAML written by `ros2 run teleop calibrate`; "
                                           "empty: the calibration in config/teleop/gello_franka.yaml"),
     ]
-    follower_hw = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(
-            PathJoinSubstitution([FindPackageShare("robot_common"), "launch", "bringup.launch.py"])),
-        launch_arguments={"robot": "fr3", "hardware": hardware,
-                          "robot_ip": LaunchConfiguration("robot_ip")}.items(),
-        condition=UnlessCondition(sim),
+    teleop = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("teleop"), "launch", "teleop.launch.py"])),
+        launch_arguments={
+            "robot": "fr3",
+            "leader_config": "gello_franka",
+            "sim": LaunchConfiguration("sim"),
+            "use_fake_hardware": LaunchConfiguration("use_fake_hardware"),
+            "robot_ip": LaunchConfiguration("robot_ip"),
+            "leader_type": LaunchConfiguration("leader_type"),
+            "leader_port": LaunchConfiguration("leader_port"),
+            "leader_baudrate": LaunchConfiguration("leader_baudrate"),
+            "rate": LaunchConfiguration("rate"),
+            "calibration_file": LaunchConfiguration("calibration_file"),
+        }.items(),
     )
-    follower_sim = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(
-            PathJoinSubstitution([FindPackageShare("sim"), "launch", "fr3_sim.launch.py"])),
-        condition=IfCondition(sim),
-    )
-    teleop = Node(
-        package="teleop",
-        executable="teleop_node",
-        name="teleop_node",
-        output="screen",
-        parameters=[
-            PathJoinSubstitution([FindPackageShare("teleop"), "config", "teleop", "gello_franka.yaml"]),
-            {
-                "robot": "fr3",
-                "leader.type": ParameterValue(LaunchConfiguration("leader_type"), value_type=str),
-                "leader.port": ParameterValue(LaunchConfiguration("leader_port"), value_type=str),
-                "leader.baudrate": ParameterValue(LaunchConfiguration("leader_baudrate"), value_type=int),
-                "rate_hz": ParameterValue(LaunchConfiguration("rate"), value_type=float),
-                "calibration_file": ParameterValue(LaunchConfiguration("calibration_file"), value_type=str),
-            },
-        ],
-    )
-    return LaunchDescription(args + [follower_hw, follower_sim, teleop])
+    return LaunchDescription(args + [teleop])

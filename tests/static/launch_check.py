@@ -1,5 +1,6 @@
 """Static checks of launch files for machines without `launch`: parse them as Python source and
-verify that every executable, included launch file and config file they name exists."""
+verify that every executable, included launch file and config file they name exists, and that an
+include of one of our launch files passes arguments that file declares (within its choices)."""
 from __future__ import annotations
 
 import ast
@@ -82,6 +83,17 @@ def _choices(tree: ast.AST) -> dict[str, list[str]]:
     return out
 
 
+def declared_arguments(tree: ast.AST) -> dict[str, bool]:
+    """name -> whether it has a default_value, for every DeclareLaunchArgument with a literal name."""
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _call_name(node) == "DeclareLaunchArgument" and node.args:
+            name = _const(node.args[0])
+            if name is not None:
+                out[name] = len(node.args) > 1 or any(kw.arg == "default_value" for kw in node.keywords)
+    return out
+
+
 def _expand(part, choices: dict[str, list[str]], local: dict[str, ast.AST]) -> list[str] | None:
     """All string values a path part can take, or None when it cannot be known statically."""
     if isinstance(part, ast.Name) and part.id in local:
@@ -96,6 +108,64 @@ def _expand(part, choices: dict[str, list[str]], local: dict[str, ast.AST]) -> l
             return None
         return ["".join(c) for c in itertools.product(*pieces)]
     return None
+
+
+def _resolve(node, local: dict[str, ast.AST]):
+    """Follow local variable names to the expression last assigned to them."""
+    seen = set()
+    while isinstance(node, ast.Name) and node.id in local and node.id not in seen:
+        seen.add(node.id)
+        node = local[node.id]
+    return node
+
+
+def _check_include(path: Path, node: ast.Call, choices, local, rep: LaunchReport) -> None:
+    """An include of one of our launch files passes only arguments that file declares, literal and
+    choice-bound values within its choices, and every argument it declares without a default."""
+    kw = {k.arg: k.value for k in node.keywords}
+    src = _resolve(node.args[0] if node.args else kw.get("launch_description_source"), local)
+    if isinstance(src, ast.Call) and _call_name(src).endswith("LaunchDescriptionSource") and src.args:
+        src = _resolve(src.args[0], local)
+    if not (isinstance(src, ast.Call) and _call_name(src) == "PathJoinSubstitution" and src.args
+            and isinstance(src.args[0], ast.List) and src.args[0].elts):
+        return
+    head, *parts = src.args[0].elts
+    if not (isinstance(head, ast.Call) and _call_name(head) == "FindPackageShare" and head.args):
+        return
+    pkg = _const(head.args[0])
+    options = [_expand(p, choices, local) for p in parts]
+    if pkg not in our_packages() or any(o is None for o in options):
+        return   # not ours, or already reported as not statically resolvable
+    passed: dict[str, ast.AST] = {}
+    if "launch_arguments" in kw:
+        call = _resolve(kw["launch_arguments"], local)
+        mapping = (_resolve(call.func.value, local) if isinstance(call, ast.Call) and _call_name(call) == "items"
+                   and isinstance(call.func, ast.Attribute) else None)
+        keys = [_const(k) for k in mapping.keys] if isinstance(mapping, ast.Dict) else [None]
+        if None in keys:
+            rep.errors.append(f"{path}:{node.lineno}: launch_arguments of an include must be "
+                              "{'literal name': value, ...}.items()")
+            return
+        passed = dict(zip(keys, mapping.values))
+    for target_parts in itertools.product(*options):
+        if target_parts[0] != "launch":
+            continue
+        target = share_to_source(pkg, list(target_parts))
+        if not target.exists():
+            continue   # reported with the PathJoinSubstitution
+        target_tree = ast.parse(target.read_text())
+        declared, target_choices = declared_arguments(target_tree), _choices(target_tree)
+        where = f"{path}:{node.lineno}: include of {target.relative_to(ROOT)}"
+        for name, value in passed.items():
+            if name not in declared:
+                rep.errors.append(f"{where} passes '{name}', which it does not declare")
+            elif name in target_choices:
+                outside = sorted(set(_expand(value, choices, local) or []) - set(target_choices[name]))
+                if outside:
+                    rep.errors.append(f"{where} passes {name}={outside}, outside its choices {target_choices[name]}")
+        missing = sorted(n for n, has_default in declared.items() if not has_default and n not in passed)
+        if missing:
+            rep.errors.append(f"{where} does not pass its required argument(s) {missing}")
 
 
 def check_launch_file(path: Path) -> LaunchReport:
@@ -134,6 +204,8 @@ def check_launch_file(path: Path) -> LaunchReport:
                         rep.errors.append(f"{path}:{node.lineno}: module {module} of '{pkg} {exe}' does not exist")
             elif pkg not in declared:
                 rep.errors.append(f"{path}:{node.lineno}: node package '{pkg}' is not declared in {owner}/package.xml")
+        elif name == "IncludeLaunchDescription":
+            _check_include(path, node, choices, local, rep)
         elif name == "PathJoinSubstitution" and node.args and isinstance(node.args[0], ast.List):
             elts = node.args[0].elts
             if not elts or not (isinstance(elts[0], ast.Call) and _call_name(elts[0]) == "FindPackageShare"):

@@ -37,8 +37,9 @@ def install(tmp_path_factory):
 
 
 def test_entry_launch_files_installed(install):
-    assert (install / "teleop/share/teleop/launch/gello_franka.launch.py").is_file()
-    assert (install / "policy/share/policy/launch/act_franka.launch.py").is_file()
+    for pkg, names in (("teleop", ["gello_franka", "teleop"]), ("policy", ["act_franka", "policy"])):
+        for name in names:   # the per-robot file and the parameterised one it includes
+            assert (install / f"{pkg}/share/{pkg}/launch/{name}.launch.py").is_file()
     assert (install / "robot_common/share/robot_common/launch/bringup.launch.py").is_file()
     for robot in ("fr3", "rm65", "rm75", "so101"):
         assert (install / f"robot_common/share/robot_common/config/robots/{robot}.yaml").is_file()
