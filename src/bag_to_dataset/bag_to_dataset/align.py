@@ -42,6 +42,23 @@ class Alignment:
     def length(self) -> int:
         return int(self.frame_times_ns.size)
 
+    def drop_first(self, k: int) -> None:
+        """Start the episode at kept frame k (leading idle frames trimmed)."""
+        if k <= 0:
+            return
+        self.frame_times_ns = self.frame_times_ns[k:]
+        self.indices = {name: idx[k:] for name, idx in self.indices.items()}
+        self.start_ns = int(self.frame_times_ns[0])
+
+
+def first_motion(action: np.ndarray, threshold: float) -> int:
+    """Index of the last frame before any action value has moved more than `threshold` from its
+    first value (0 when it moves at once; the last frame when it never moves). A demonstration
+    often starts with the operator (or the scripted expert) still: a policy trained on those frames
+    learns that the start pose means 'stay', and never leaves it."""
+    moved = np.max(np.abs(action - action[0]), axis=1) > threshold
+    return max(int(np.argmax(moved)) - 1, 0) if moved.any() else action.shape[0] - 1
+
 
 def align_streams(streams: list[StreamTimes], fps: int) -> Alignment:
     empty = [s.name for s in streams if s.times_ns.size == 0]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import AlignmentError, StreamTimes, align_streams
+from .align import AlignmentError, StreamTimes, align_streams, first_motion
 from .bagio import BagError, BagReader, EpisodeInput
 from .mapping import SOURCE_TYPES, Mapping, Source
 from .messages import decode_vector, header_stamp_ns, image_to_rgb
@@ -150,6 +150,14 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
         if not np.all(np.isfinite(arrays[f.name])):
             bad = int((~np.isfinite(arrays[f.name])).any(axis=1).sum())
             raise BagError(f"{bag.path}: episode {ep.name}: {f.name} has non-finite values in {bad} frames")
+    trimmed = 0
+    if mapping.trim_idle_start > 0:
+        k = trimmed = first_motion(arrays["action"], mapping.trim_idle_start)
+        if k >= alignment.length - 1:
+            raise BagError(f"{bag.path}: episode {ep.name}: the action never moves more than "
+                           f"trim_idle_start={mapping.trim_idle_start}: nothing left to learn from")
+        alignment.drop_first(k)
+        arrays = {name: a[k:] for name, a in arrays.items()}
     arrays["source_time_ns"] = alignment.frame_times_ns
 
     cameras: dict[str, _Camera] = {}
@@ -176,4 +184,4 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
     np.savez(out / "arrays.npz", **arrays, **{f"hist:{k}": c.hist.counts for k, c in cameras.items()})
     return {"length": alignment.length, "start_ns": alignment.start_ns, "videos": videos,
             "image_stats_frames": {k: len(c.sample) for k, c in cameras.items()},
-            "report": alignment.report, "storage": [p.name for p in ep.storage_files()]}
+            "report": alignment.report, "trimmed_idle_frames": trimmed, "storage": [p.name for p in ep.storage_files()]}

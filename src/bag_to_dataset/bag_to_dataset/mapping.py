@@ -86,6 +86,7 @@ class Mapping:
     data_files_size_in_mb: float = 100
     video_files_size_in_mb: float = 200
     image_stats_frames: int = 100
+    trim_idle_start: float = 0.0      # drop leading frames until an action value moves more than this
     source: str = ""
 
     @property
@@ -211,8 +212,19 @@ def parse_mapping(data: dict, where: str = "<mapping>") -> Mapping:
         data_files_size_in_mb=float(files.get("data_files_size_in_mb", 100)),
         video_files_size_in_mb=float(files.get("video_files_size_in_mb", 200)),
         image_stats_frames=int(data.get("image_stats_frames", 100)),
+        trim_idle_start=_non_negative(data.get("trim_idle_start", 0.0), f"{where}: trim_idle_start"),
         source=where,
     )
+
+
+def _non_negative(value, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise MappingError(f"{what} must be a number, got {value!r}") from None
+    if not v >= 0:
+        raise MappingError(f"{what} must be >= 0, got {value!r}")
+    return v
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:

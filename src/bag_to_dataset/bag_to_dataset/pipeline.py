@@ -238,6 +238,7 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
             json.dump({"format": FORMAT_VERSION, "mapping": m.source, "mapping_digest": m.digest(),
                        "inputs": keys, "failures": result.failures, "skipped": result.skipped,
                        "episodes": [{k: e[k] for k in ("name", "source", "length", "task", "report", "success")}
+                                    | {"trimmed_idle_frames": e.get("trimmed_idle_frames", 0)}
                                     for e in episodes]}, f, indent=1, default=str, sort_keys=True)
         if output.exists():
             old = output.parent / f".{output.name}.old-{os.getpid()}"

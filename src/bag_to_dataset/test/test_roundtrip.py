@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bag_to_dataset import convert, validate_dataset
+from bag_to_dataset.pipeline import ConversionError
 from bag_to_dataset.synthetic import NS, synth_image, write_bag, write_session
 from robot_common.testing import ros_env
 
@@ -192,3 +193,32 @@ def test_images_arriving_out_of_stamp_order(tmp_path, so101_names, mapping_facto
         block = img[2:10, 2:14].reshape(-1, 3).mean(0)
         dist = {d: np.abs(block - synth_image(int(k) + d, 64, 48, 0)[0, 0]).max() for d in range(-2, 3)}
         assert min(dist, key=dist.get) == 0
+
+
+def test_trim_idle_start_drops_exactly_the_leading_still_frames(tmp_path, so101_names, mapping_factory):
+    """trim_idle_start: the trimmed episode is the untrimmed one from the last frame before the
+    action first moves by more than the threshold, for every column and the video."""
+    write_session(tmp_path / "s", 1, so101_names, robot="so101", task="t", cameras={"front": (64, 48)}, duration=2.0)
+    plain = mapping_factory(tmp_path / "plain.yaml", drop=("observation.images.wrist",))
+    trim = mapping_factory(tmp_path / "trim.yaml", drop=("observation.images.wrist",), trim_idle_start=0.05)
+    assert convert([tmp_path / "s"], plain, tmp_path / "a", progress=False).ok
+    assert convert([tmp_path / "s"], trim, tmp_path / "b", progress=False).ok
+    a = pd.read_parquet(tmp_path / "a" / "data" / "chunk-000" / "file-000.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "data" / "chunk-000" / "file-000.parquet")
+    act = np.stack(a["action"].values)
+    moved = np.max(np.abs(act - act[0]), axis=1) > 0.05
+    k = int(np.argmax(moved)) - 1
+    assert k > 0 and len(b) == len(a) - k
+    for col in ("action", "observation.state"):
+        np.testing.assert_array_equal(np.stack(b[col].values), np.stack(a[col].values)[k:])
+    np.testing.assert_allclose(b["timestamp"].values, np.arange(len(b)) / FPS, atol=1e-6)
+    assert b["frame_index"].tolist() == list(range(len(b)))
+    with av.open(str(next((tmp_path / "b" / "videos").rglob("*.mp4")))) as c:
+        assert sum(1 for _ in c.decode(video=0)) == len(b)
+    assert validate_dataset(tmp_path / "b") == []
+    meta = json.loads((tmp_path / "b" / "meta" / "bag_to_dataset.json").read_text())
+    assert meta["episodes"][0]["trimmed_idle_frames"] == k
+    # an action that never moves that far leaves nothing to learn from: a clear per-episode failure
+    still = mapping_factory(tmp_path / "still.yaml", drop=("observation.images.wrist",), trim_idle_start=100.0)
+    with pytest.raises(ConversionError, match="never moves more than trim_idle_start=100.0"):
+        convert([tmp_path / "s"], still, tmp_path / "c", progress=False)
