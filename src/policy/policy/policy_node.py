@@ -64,7 +64,6 @@ class PolicyNode:
     def __init__(self, args: list[str] | None = None) -> None:
         import rclpy
         from rcl_interfaces.msg import ParameterDescriptor
-        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
         from std_msgs.msg import Float64MultiArray, String
@@ -103,20 +102,16 @@ class PolicyNode:
         self.topics = camera_topics(ctl.image_keys, p["camera_topic_template"], p["camera_remap"])
 
         reliable = QoSProfile(depth=10)
-        inputs, control = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
-        self._inputs_group = inputs
         self.pub_traj = node.create_publisher(JointTrajectory, f"/{spec.arm_controller}/joint_trajectory", reliable)
         self.pub_grip = node.create_publisher(Float64MultiArray, f"/{spec.gripper_controller}/commands", reliable)
         self.pub_status = node.create_publisher(String, "/policy/status", reliable)
-        node.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, reliable,
-                                 callback_group=inputs)
+        node.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, reliable)
         for key, topic in self.topics.items():
-            node.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), qos_profile_sensor_data,
-                                     callback_group=inputs)
+            node.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), qos_profile_sensor_data)
         self._subscribe_vectors(p["tactile_topic_template"], p["pose_topic_template"])
         node.create_service(Trigger, "/policy/start", self._on_start)
         node.create_service(Trigger, "/policy/stop", self._on_stop)
-        self.timer = node.create_timer(1.0 / params.rate_hz, self._on_timer, callback_group=control)
+        self.timer = node.create_timer(1.0 / params.rate_hz, self._on_timer)
         self.status_timer = node.create_timer(1.0, self._publish_status)
         self._Float64MultiArray, self._String = Float64MultiArray, String
         self._last_reason, self._last_report = "", 0.0
@@ -171,7 +166,7 @@ class PolicyNode:
                 q, o = m.pose.position, m.pose.orientation
                 self.ctl.obs.update_vector(k, np.array([q.x, q.y, q.z, o.x, o.y, o.z, o.w]), self._now())
 
-            self.node.create_subscription(PoseStamped, topic, on_pose, reliable, callback_group=self._inputs_group)
+            self.node.create_subscription(PoseStamped, topic, on_pose, reliable)
         if len(tactile) > 1 and total != 3 * len(tactile):
             raise ValueError(f"tactile features {tactile} ({total} values): with several sensors each must be a "
                              "3-value wrench force")
@@ -184,7 +179,7 @@ class PolicyNode:
             if dim == 1:
                 self.node.create_subscription(Float32, f"{base}/contact_area",
                                               lambda m, k=key: self.ctl.obs.update_vector(k, np.array([m.data]), self._now()),
-                                              reliable, callback_group=self._inputs_group)
+                                              reliable)
             else:
                 six = dim == 6
 
@@ -193,8 +188,7 @@ class PolicyNode:
                     v = [f.x, f.y, f.z] + ([t.x, t.y, t.z] if six else [])
                     self.ctl.obs.update_vector(k, np.array(v), self._now())
 
-                self.node.create_subscription(WrenchStamped, f"{base}/wrench", cb, reliable,
-                                              callback_group=self._inputs_group)
+                self.node.create_subscription(WrenchStamped, f"{base}/wrench", cb, reliable)
 
     # --- services ---------------------------------------------------------------------------
     def _on_start(self, request, response):
@@ -260,9 +254,12 @@ class PolicyNode:
         self.pub_status.publish(self._String(data=json.dumps(status)))
 
     def spin(self) -> None:
-        from rclpy.executors import MultiThreadedExecutor
+        # Single-threaded on purpose: every callback is short (inference runs in the controller's
+        # worker thread), and rclpy's MultiThreadedExecutor spent most of a core on its own
+        # bookkeeping, starving inference and delaying joint_states by up to a second on 2 cores.
+        from rclpy.executors import SingleThreadedExecutor
 
-        executor = MultiThreadedExecutor(num_threads=2)
+        executor = SingleThreadedExecutor()
         executor.add_node(self.node)
         try:
             executor.spin()
