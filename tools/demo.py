@@ -63,15 +63,18 @@ def stage_convert(a: argparse.Namespace, out: Path) -> None:
 
     from robot_common.paths import config_dir
 
-    # The shipped sim mapping, with two changes. Receive times: sim stamps (sim time) and teleop
+    # The shipped sim mapping, with three changes. Receive times: sim stamps (sim time) and teleop
     # stamps (wall time) drift apart when the machine cannot keep the sim at real time; what the
-    # recorder received shares one clock. And the cube's pose from /sim/object_pose as
-    # observation.pose.object, which the CPU-sized policy uses in place of camera images.
+    # recorder received shares one clock. The cube's pose from /sim/object_pose as
+    # observation.pose.object, which the CPU-sized policy uses in place of camera images. And the
+    # still frames at each episode's start trimmed (the expert waits for the teleop gate to engage):
+    # they would teach the policy to stay at the start pose.
     mapping = yaml.safe_load((config_dir("dataset") / f"sim_{a.robot}.yaml").read_text())
     for feature in mapping["features"].values():
         feature["time"] = "receive"
     mapping["features"]["observation.pose.object"] = {"topic": "/sim/object_pose", "type": "pose", "time": "receive",
                                                     "policy": "hold", "tolerance": 0.25}
+    mapping["trim_idle_start"] = 0.02
     path = out / f"sim_{a.robot}_demo_mapping.yaml"
     path.write_text(yaml.safe_dump(mapping, sort_keys=False))
     run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", str(path),
@@ -81,7 +84,9 @@ def stage_convert(a: argparse.Namespace, out: Path) -> None:
 
 def stage_train(a: argparse.Namespace, out: Path) -> None:
     cmd = module_cmd("policy.train_cli", "--dataset", str(out / "dataset"), "--output", str(out / "train"),
-                     "--config", a.policy_config, "--steps", str(a.train_steps))
+                     "--config", a.policy_config)
+    if a.train_steps:
+        cmd += ["--steps", str(a.train_steps)]
     if a.quick:
         cmd += ["--batch-size", "4"]
     if (out / "train" / "checkpoints" / "last").exists():
@@ -173,8 +178,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--eval-seed", type=int, default=1000, help="seed of the evaluation resets (unseen in training)")
     p.add_argument("--eval-timeout", type=float, default=15.0, help="seconds per evaluation episode")
-    p.add_argument("--train-steps", type=int, default=1200)
-    p.add_argument("--policy-config", default="act_demo_cpu", help="config/policy/<name>.yaml")
+    p.add_argument("--train-steps", type=int, default=0, help="training steps (0: the policy config's)")
+    p.add_argument("--policy-config", default="act_demo_state",
+                   help="config/policy/<name>.yaml (act_demo_cpu: from camera images, needs far longer training)")
     p.add_argument("--width", type=int, default=128, help="camera width (the demo policy's input size)")
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--fps", type=float, default=30.0, help="camera rate and dataset fps")

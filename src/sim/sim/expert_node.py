@@ -91,6 +91,7 @@ class ExpertNode:
         self.service_node.create_service(Trigger, "expert/run_episode", self._on_run)
         self.leader_ref: list = [None, None]
         self.leader_last: np.ndarray | None = None    # the last streamed leader pose
+        self.leader_clock: float | None = None        # the time the leader's reference is sampled at
         self.leader_grip = 0.0     # (ActiveTrajectory, gripper value) while an episode runs
         if self.p["mode"] == "leader":
             node.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader)
@@ -194,6 +195,7 @@ class ExpertNode:
 
         ref, grip = self.leader_ref
         if ref is None:                     # idle: mirror the follower
+            self.leader_clock = None
             with self.lock:
                 q = None if self.joints is None else self.joints.copy()
             if q is None:
@@ -202,11 +204,15 @@ class ExpertNode:
             # the gripper moves like a hand-held leader's would: slewed, never a jump
             step = 0.8 * self.spec.gripper.max_velocity / float(self.p["leader_rate"])
             self.leader_grip += float(np.clip(grip - self.leader_grip, -step, step))
-            arm, _ = ref.sample(self.now())
+            # After a stall (a busy CPU delays this timer or joint_states) the motion resumes where it
+            # left off, at most 1.5 periods further on: a hand-held leader is late, it does not teleport.
+            now = self.now()
+            last = now if self.leader_clock is None else self.leader_clock
+            self.leader_clock = min(now, last + 1.5 / float(self.p["leader_rate"]))
+            arm, _ = ref.sample(self.leader_clock)
             q = np.append(arm, self.leader_grip)
         if self.leader_last is not None:
-            # a stalled expert (busy CPU) or a sim that re-anchored its clock catches up over a few
-            # messages instead of jumping
+            # the last guard (a reset follower while mirroring): catch up over a few messages
             step = float(self.p["leader_max_step"])
             q = self.leader_last + np.clip(q - self.leader_last, -step, step)
         self.leader_last = q
