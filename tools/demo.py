@@ -132,7 +132,7 @@ def stage_eval(a: argparse.Namespace, out: Path) -> None:
     summary = {
         "robot": a.robot, "episodes": a.eval_episodes, "seed": a.eval_seed,
         "success": {"ACT policy": res.successes, **base},
-        "policy_commands": res.commands, "policy_out_of_limit_points": res.out_of_limits,
+        "policy_outcomes": res.outcomes, "policy_commands": res.commands, "policy_out_of_limit_points": res.out_of_limits,
         "policy_max_step_between_commands": res.max_step, "policy_episode_times": res.times,
     }
     (out / "eval.json").write_text(json.dumps(summary, indent=2))
@@ -154,6 +154,12 @@ def stage_report(a: argparse.Namespace, out: Path) -> None:
     lines += ["", f"Policy commands: {summary['policy_commands']} trajectories, "
               f"{summary['policy_out_of_limit_points']} points outside the joint limits, largest step between "
               f"consecutive commands within an episode {summary['policy_max_step_between_commands']:.3f} rad."]
+    failures = [o for o in summary.get("policy_outcomes", []) if o != "placed"]
+    if failures:
+        kinds: dict[str, int] = {}
+        for o in failures:
+            kinds[o.split(" (")[0]] = kinds.get(o.split(" (")[0], 0) + 1
+        lines += ["", "Policy failures: " + "; ".join(f"{n}x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) + "."]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(5, 3))
     names = list(rows)

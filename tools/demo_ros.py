@@ -151,6 +151,7 @@ class EvalResult:
     max_step: float = 0.0             # largest command step seen between consecutive trajectory messages
     out_of_limits: int = 0            # commanded points outside the joint limits (must stay 0)
     commands: int = 0
+    outcomes: list[str] = field(default_factory=list)   # what happened to the cube, per episode
 
     @property
     def rate(self) -> float:
@@ -160,6 +161,7 @@ class EvalResult:
 def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs: Path, image_size: tuple[int, int],
                     fps: float, timeout_s: float, video: Path | None, progress: Callable[[str], None]) -> EvalResult:
     """Run the policy node against the sim on `episodes` seeded resets; success = /sim/task_success."""
+    from geometry_msgs.msg import PoseStamped
     from sensor_msgs.msg import Image
     from std_msgs.msg import Bool
     from trajectory_msgs.msg import JointTrajectory
@@ -175,6 +177,7 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
         stack.start("sim", "sim.sim_node", **sim_params(robot, seed, w, h, fps))
         stack.start("policy", "policy.policy_node", robot=robot, checkpoint=str(checkpoint))
         success = probe.collect(Bool, "/sim/task_success")
+        poses = probe.collect(PoseStamped, "/sim/object_pose")
         trajs = probe.collect(JointTrajectory, "/arm_controller/joint_trajectory")
         recording = {"on": False}
         starts: list[int] = []  # index of each episode's first trajectory: steps are measured within episodes
@@ -191,7 +194,7 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
             stack.check_alive()
             trigger(probe, "/sim/reset")
             time.sleep(0.3)
-            n0 = len(success)
+            n0, p0 = len(success), len(poses)
             recording["on"] = video is not None and i == 0
             t0 = time.monotonic()
             starts.append(len(trajs))
@@ -205,7 +208,8 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
             trigger(probe, "/policy/stop", check=False)
             recording["on"] = False
             result.successes.append(ok)
-            progress(f"evaluation {i + 1}/{episodes}: {'success' if ok else 'failure'}")
+            result.outcomes.append("placed" if ok else cube_outcome([m for _, m in poses[p0:]]))
+            progress(f"evaluation {i + 1}/{episodes}: {'success' if ok else 'failure: ' + result.outcomes[-1]}")
         prev = None
         for k, (_, msg) in enumerate(trajs):
             if k in starts:
@@ -221,6 +225,20 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
     if video is not None and frames:
         write_mp4(frames, video, fps)
     return result
+
+
+def cube_outcome(poses: list) -> str:
+    """What a failed episode did to the cube, from its /sim/object_pose messages."""
+    if len(poses) < 2:
+        return "no cube pose received"
+    xyz = np.array([[m.pose.position.x, m.pose.position.y, m.pose.position.z] for m in poses])
+    if np.max(np.linalg.norm(xyz - xyz[0], axis=1)) < 0.01:
+        return "cube never moved (missed grasp or no attempt)"
+    lifted = np.max(xyz[:, 2]) > xyz[0, 2] + 0.02
+    if xyz[-1, 2] > xyz[0, 2] + 0.01:
+        return "cube still held at the timeout"
+    return ("cube lifted, then dropped or placed outside the target" if lifted
+            else "cube pushed, never lifted") + f" (ends at {np.round(xyz[-1, :2], 3).tolist()})"
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: float) -> None:
