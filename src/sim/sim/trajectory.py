@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# TrajectoryRejected is re-exported: sim code and tests import it from here
+from robot_common.trajectory_check import TrajectoryRejected, check_trajectory_data
 
-class TrajectoryRejected(ValueError):
-    """A trajectory the controller refuses; the message says which rule it broke."""
+__all__ = ["ActiveTrajectory", "JointTrajectoryGoal", "TrajectoryPoint", "TrajectoryRejected", "interpolate",
+           "validate_goal"]
 
 
 @dataclass
@@ -96,53 +98,19 @@ def interpolate(pa, va, aa, pb, vb, ab, T: float, s: float, has_vel: bool, has_a
 def validate_goal(goal: JointTrajectoryGoal, joint_names: Sequence[str], lower: np.ndarray, upper: np.ndarray,
                   now: float, state: tuple[np.ndarray, np.ndarray, np.ndarray], limit_tolerance: float = 1e-6
                   ) -> ActiveTrajectory:
-    """Check a goal against the controller's rules; raise TrajectoryRejected or return it spliced at `now`."""
-    names = list(goal.joint_names)
-    unknown = [n for n in names if n not in joint_names]
-    if unknown:
-        raise TrajectoryRejected(f"unknown joints {unknown}; this controller has {list(joint_names)}")
-    if len(set(names)) != len(names):
-        raise TrajectoryRejected(f"duplicate joint names in {names}")
-    missing = [n for n in joint_names if n not in names]
-    if missing:
-        raise TrajectoryRejected(f"joints {missing} missing from the goal (allow_partial_joints_goal is false)")
-    if not goal.points:
-        raise TrajectoryRejected("empty trajectory: no points")
-    order = [names.index(n) for n in joint_names]
-    n = len(names)
-    times = np.array([float(p.time_from_start) for p in goal.points])
-    if not np.all(np.isfinite(times)) or np.any(times < 0):
-        raise TrajectoryRejected(f"time_from_start must be finite and >= 0, got {times.tolist()}")
-    if np.any(np.diff(times) <= 0):
-        k = int(np.argmax(np.diff(times) <= 0)) + 1
-        raise TrajectoryRejected(
-            f"time_from_start must be strictly increasing: point {k} at {times[k]:.6g} s follows {times[k - 1]:.6g} s")
+    """Check a goal against the controller's rules; raise TrajectoryRejected or return it spliced at `now`.
 
-    def field(attr: str) -> np.ndarray | None:
-        sizes = {len(getattr(p, attr)) for p in goal.points}
-        if sizes == {0} and attr != "positions":
-            return None
-        for k, p in enumerate(goal.points):
-            if len(getattr(p, attr)) != n:
-                raise TrajectoryRejected(f"point {k}: {attr} has {len(getattr(p, attr))} values for {n} joints")
-        arr = np.array([list(getattr(p, attr)) for p in goal.points], dtype=float)[:, order]
-        bad = np.argwhere(~np.isfinite(arr))
-        if bad.size:
-            k, j = bad[0]
-            raise TrajectoryRejected(f"point {k}: non-finite {attr[:-1]} for joint {joint_names[j]} ({arr[k, j]})")
-        return arr
-
-    pos = field("positions")
-    vel = field("velocities")
-    acc = field("accelerations") if vel is not None else None
-    below, above = pos < lower - limit_tolerance, pos > upper + limit_tolerance
-    if below.any() or above.any():
-        k, j = np.argwhere(below | above)[0]
-        raise TrajectoryRejected(
-            f"point {k}: position {pos[k, j]:.6g} of {joint_names[j]} is outside its limits "
-            f"[{lower[j]:.6g}, {upper[j]:.6g}]")
-    if vel is not None and np.any(np.abs(vel[-1]) > 1e-9):
-        raise TrajectoryRejected(f"final velocity must be zero, got {vel[-1].tolist()}")
+    The rules are robot_common.trajectory_check's; the sim adds its own limits: every point gives
+    velocities (accelerations) or none does, accelerations count only with velocities, the final
+    velocity must be zero, and the goal must not end before `now`.
+    """
+    points = list(goal.points)
+    checked = check_trajectory_data(
+        goal.joint_names, [p.time_from_start for p in points], [p.positions for p in points],
+        [p.velocities for p in points], [p.accelerations for p in points], joint_names, lower, upper,
+        limit_tolerance=limit_tolerance, uniform_fields=True, allow_nonzero_velocity_at_trajectory_end=False)
+    times, pos, vel = checked.times, checked.positions, checked.velocities
+    acc = checked.accelerations if vel is not None else None
     t0 = now if goal.stamp == 0 else float(goal.stamp)
     if t0 + times[-1] < now:
         raise TrajectoryRejected(

@@ -95,3 +95,12 @@ def test_gripper_checks_and_slews():
     for _ in range(10):
         g.update(0.1)
     assert g.setpoint == pytest.approx(0.0)
+
+
+def test_the_rules_and_their_exception_are_robot_commons():
+    import robot_common.trajectory_check as rc
+
+    assert TrajectoryRejected is rc.TrajectoryRejected
+    with pytest.raises(TrajectoryRejected, match="non-finite velocity for joint a"):   # sim-only: all or none
+        validate_goal(goal([([0.1, 0.2], 0.5, [float("inf"), 0.0]), ([0.1, 0.2], 1.0, [0.0, 0.0])]),
+                      NAMES, LO, HI, 0.0, STATE)
