@@ -50,11 +50,17 @@ def test_dataset_validates(demo_out):
 
 
 def test_checkpoint_loads_and_predicts(demo_out):
+    import pandas as pd
+
     from policy.inference import ACTPolicy
 
     policy = ACTPolicy.from_checkpoint(demo_out / "train" / "checkpoints" / "last" / "pretrained_model")
     spec = load_robot_spec("so101")
-    obs = {"observation.state": np.r_[spec.home, spec.gripper.open].astype(np.float32)}
+    # the demo policy reads the cube's pose (environment state); feed it a recorded frame
+    assert policy.ckpt.workspace.env_state_keys == ["observation.pose.object"]
+    row = pd.read_parquet(next((demo_out / "dataset" / "data").rglob("*.parquet"))).iloc[0]
+    obs = {"observation.state": np.asarray(row["observation.state"], np.float32),
+           "observation.environment_state": np.asarray(row["observation.pose.object"], np.float32)}
     for key in policy.image_keys:
         obs[key] = np.zeros((96, 128, 3), np.uint8)
     chunk = policy.predict_chunk(obs)

@@ -80,7 +80,7 @@ class ACTPolicy:
             if feat.get("type") == "VISUAL":
                 t = image_to_tensor(obs[key], tuple(feat["shape"][1:]))
             else:
-                t = torch.as_tensor(np.asarray(obs[key], dtype=np.float32))
+                t = torch.from_numpy(np.array(obs[key], dtype=np.float32))   # a copy: inputs may be read-only
                 if tuple(t.shape) != tuple(feat["shape"]):
                     raise ObservationError(f"'{key}' has shape {tuple(t.shape)}, expected {tuple(feat['shape'])}")
             if not torch.isfinite(t).all():
