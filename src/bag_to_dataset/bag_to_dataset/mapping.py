@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from robot_common.conversions import POSE_NAMES
 from robot_common.paths import config_dir
 
 # source type -> ROS message types it accepts
@@ -29,8 +30,6 @@ POLICIES = ("hold", "tolerance", "drop")
 TIME_SOURCES = ("header", "receive")
 CODECS = {"libsvtav1": "av1", "av1": "av1", "libx264": "h264", "h264": "h264"}
 WRENCH_NAMES = ["force.x", "force.y", "force.z", "torque.x", "torque.y", "torque.z"]
-POSE_NAMES = ["position.x", "position.y", "position.z",
-              "orientation.x", "orientation.y", "orientation.z", "orientation.w"]
 
 
 class MappingError(ValueError):

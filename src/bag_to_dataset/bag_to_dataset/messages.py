@@ -10,7 +10,7 @@ import struct
 
 import numpy as np
 
-from robot_common.conversions import MissingJointsError, joint_state_to_arrays, stamp_to_ns
+from robot_common.conversions import MissingJointsError, joint_state_to_arrays, pose_to_array, stamp_to_ns
 
 from .bagio import typestore
 from .mapping import Source
@@ -111,6 +111,5 @@ def decode_vector(raw, msgtype: str, source: Source) -> tuple[int | None, np.nda
         f, t = msg.wrench.force, msg.wrench.torque
         return stamp, np.array([f.x, f.y, f.z, t.x, t.y, t.z], dtype=float)
     if source.type == "pose":   # an object tracker's (or the sim's) pose: position + quaternion xyzw
-        p, o = msg.pose.position, msg.pose.orientation
-        return stamp, np.array([p.x, p.y, p.z, o.x, o.y, o.z, o.w], dtype=float)
+        return stamp, pose_to_array(msg)
     raise ValueError(f"unknown source type {source.type}")

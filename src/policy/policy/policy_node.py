@@ -154,19 +154,18 @@ class PolicyNode:
         from geometry_msgs.msg import PoseStamped, WrenchStamped
         from std_msgs.msg import Float32
 
+        from robot_common.conversions import POSE_NAMES, pose_to_array
+
         reliable = 10
         keys = self.ctl.vector_keys
         poses = [k for k in keys if k.startswith(POSE_PREFIX)]
         tactile = [k for k in keys if k not in poses]
-        total = int(self.ctl.policy.cfg.env_state_feature["shape"][0]) - 7 * len(poses) if keys else 0
+        total = int(self.ctl.policy.cfg.env_state_feature["shape"][0]) - len(POSE_NAMES) * len(poses) if keys else 0
         for key in poses:
             topic = pose_template.format(name=key[len(POSE_PREFIX):])
 
-            def on_pose(m, k=key) -> None:
-                q, o = m.pose.position, m.pose.orientation
-                self.ctl.obs.update_vector(k, np.array([q.x, q.y, q.z, o.x, o.y, o.z, o.w]), self._now())
-
-            self.node.create_subscription(PoseStamped, topic, on_pose, reliable)
+            self.node.create_subscription(
+                PoseStamped, topic, lambda m, k=key: self.ctl.obs.update_vector(k, pose_to_array(m), self._now()), reliable)
         if len(tactile) > 1 and total != 3 * len(tactile):
             raise ValueError(f"tactile features {tactile} ({total} values): with several sensors each must be a "
                              "3-value wrench force")

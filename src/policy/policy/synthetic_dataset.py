@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robot_common.conversions import POSE_NAMES
+
 
 def _episode(n: int, dim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     phase = np.linspace(0.0, 1.0, n)
@@ -101,8 +103,7 @@ def write_dataset(root: str | Path, episodes: int = 3, frames: int = 40, dim: in
         features["observation.tactile.left_finger"] = {"dtype": "float32", "shape": [tactile_dim], "names": None}
         stats["observation.tactile.left_finger"] = _stats(np.concatenate(all_tactile))
     for n in poses:
-        features[f"observation.pose.{n}"] = {"dtype": "float32", "shape": [7], "names": [
-            "position.x", "position.y", "position.z", "orientation.x", "orientation.y", "orientation.z", "orientation.w"]}
+        features[f"observation.pose.{n}"] = {"dtype": "float32", "shape": [7], "names": POSE_NAMES}
         stats[f"observation.pose.{n}"] = _stats(np.concatenate(all_pose[n]))
     for cam in cameras:
         key = f"observation.images.{cam}"

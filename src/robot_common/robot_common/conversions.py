@@ -114,6 +114,16 @@ IMAGE_ENCODINGS: dict[str, tuple[str, int]] = {
 }
 
 
+# A geometry_msgs/PoseStamped as a dataset vector (bag_to_dataset writes it, policy_node reads it)
+POSE_NAMES = ["position.x", "position.y", "position.z", "orientation.x", "orientation.y", "orientation.z", "orientation.w"]
+
+
+def pose_to_array(msg) -> np.ndarray:
+    """PoseStamped (rclpy or rosbags message) -> [x, y, z, qx, qy, qz, qw], in POSE_NAMES order."""
+    p, o = msg.pose.position, msg.pose.orientation
+    return np.array([p.x, p.y, p.z, o.x, o.y, o.z, o.w], dtype=float)
+
+
 def image_to_numpy(msg) -> np.ndarray:
     """sensor_msgs/Image -> HxW or HxWxC array (copy), honouring step padding and endianness."""
     if msg.encoding not in IMAGE_ENCODINGS:
