@@ -1,0 +1,89 @@
+"""The `main` of every node: rclpy.init, build the node, spin until Ctrl-C / SIGTERM / shutdown, then
+destroy it and shut down, as ros2/examples' minimal_publisher does, plus the two things a robot
+node needs on top:
+
+- a configuration error (bad parameter, missing or unparsable file) ends the process with one line
+  naming the problem and exit code 2, never a traceback;
+- Ctrl-C and SIGTERM (what `ros2 launch` sends) stop the node's own threads *before* the ROS
+  context goes away. rclpy's default handlers shut the context down inside the signal handler,
+  so a worker thread that publishes a moment later dies with "publisher's context is invalid".
+  Here the signal only raises KeyboardInterrupt in the main thread, which spins with a short
+  timeout so that it notices at once; `destroy_node()` (which nodes with threads override to
+  stop them first) runs while the context is still valid.
+
+    def main(args: list[str] | None = None) -> int:
+        return run_node(TeleopNode, args)
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# Exceptions that mean "the configuration is wrong", reported in one line with exit code 2.
+# Subclasses of ValueError include ParamError, RobotSpecError, yaml errors are added at run time.
+CONFIG_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError,
+                                                  IsADirectoryError, NotADirectoryError)
+EXIT_CONFIG_ERROR = 2
+
+
+def _config_errors() -> tuple[type[BaseException], ...]:
+    extra: list[type[BaseException]] = []
+    try:
+        import yaml
+
+        extra.append(yaml.YAMLError)
+    except ImportError:  # pragma: no cover - yaml is a dependency
+        pass
+    try:
+        from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+        extra += [InvalidParameterTypeException, InvalidParameterValueException]
+    except ImportError:  # pragma: no cover
+        pass
+    return CONFIG_ERRORS + tuple(extra)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_node(factory: Callable[[], Any], args: list[str] | None = None,
+             spin: Callable[[Any], None] | None = None, errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run the node `factory()` builds. `spin(node)` replaces the default executor loop for a node
+    that must own the main thread (the simulator's physics); it returns when the node is done.
+    `errors` adds node-specific configuration error types (a calibration error, a bus error)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    node = None
+    code = 0
+    try:
+        node = factory()
+        if spin is not None:
+            spin(node)
+        else:
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)  # short: a signal is handled within 0.1 s
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except _config_errors() + tuple(errors) as exc:
+        name = getattr(node, "get_name", lambda: None)() or getattr(factory, "__name__", "node")
+        print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
+        code = EXIT_CONFIG_ERROR
+    finally:
+        if node is not None:
+            try:
+                node.destroy_node()
+            except KeyboardInterrupt:  # a second Ctrl-C while stopping
+                pass
+        rclpy.try_shutdown()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return code
