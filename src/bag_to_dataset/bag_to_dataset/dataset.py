@@ -1,4 +1,4 @@
-"""Assembling cached episodes into a LeRobot v3.0 dataset folder (layout in LEROBOT_V3.md)."""
+"""Assembling cached episodes into a LeRobot v3.0 dataset folder (layout: bag_to_dataset.layout)."""
 from __future__ import annotations
 
 import json
@@ -9,21 +9,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .layout import (
+    CODEBASE_VERSION,
+    DEFAULT_DATA_PATH,
+    DEFAULT_FEATURES,
+    DEFAULT_VIDEO_PATH,
+    INFO_PATH,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_NAMES,
+    data_path,
+    episodes_path,
+    video_path,
+)
 from .mapping import Mapping
 from .stats import aggregate_vector_stats, histogram_stats, to_json, vector_stats
 from .video import codec_name, concat_videos
 
-CODEBASE_VERSION = "v3.0"
-DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
-EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-DEFAULT_FEATURES = {
-    "timestamp": {"dtype": "float32", "shape": [1], "names": None},
-    "frame_index": {"dtype": "int64", "shape": [1], "names": None},
-    "episode_index": {"dtype": "int64", "shape": [1], "names": None},
-    "index": {"dtype": "int64", "shape": [1], "names": None},
-    "task_index": {"dtype": "int64", "shape": [1], "names": None},
-}
 MB = 1024 * 1024
 
 
@@ -45,7 +47,7 @@ def _features(mapping: Mapping, episodes: list[dict]) -> dict:
         if f.is_video:
             v = episodes[0]["videos"][f.name]
             feats[f.name] = {
-                "dtype": "video", "shape": [v["height"], v["width"], 3], "names": ["height", "width", "channels"],
+                "dtype": "video", "shape": [v["height"], v["width"], 3], "names": list(VIDEO_NAMES),
                 "info": {"video.height": v["height"], "video.width": v["width"],
                          "video.codec": codec_name(mapping.video), "video.pix_fmt": mapping.video.pix_fmt,
                          "video.is_depth_map": False, "video.fps": mapping.fps, "video.channels": 3,
@@ -116,7 +118,7 @@ def write_dataset(root: Path, mapping: Mapping, episodes: list[dict], arrays: li
             [np.arange(rows[i]["dataset_from_index"], rows[i]["dataset_to_index"], dtype=np.int64) for i in members]))
         cols["task_index"] = pa.array(np.concatenate(
             [np.full(episodes[i]["length"], tasks[episodes[i]["task"]], dtype=np.int64) for i in members]))
-        path = root / DATA_PATH.format(chunk_index=chunk, file_index=file)
+        path = data_path(root, chunk, file)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(cols), path)
         for i in members:
@@ -137,7 +139,7 @@ def write_dataset(root: Path, mapping: Mapping, episodes: list[dict], arrays: li
             size += b
         batches.append((counter.chunk, counter.file, members))
         for chunk, file, members in batches:
-            path = root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+            path = video_path(root, key, chunk, file)
             path.parent.mkdir(parents=True, exist_ok=True)
             concat_videos([cache_dirs[i] / f"{key}.mp4" for i in members],
                           [episodes[i]["length"] for i in members], fps, path)
@@ -180,13 +182,13 @@ def write_dataset(root: Path, mapping: Mapping, episodes: list[dict], arrays: li
 
     for r in rows:
         r["meta/episodes/chunk_index"], r["meta/episodes/file_index"] = 0, 0
-    ep_path = root / EPISODES_PATH.format(chunk_index=0, file_index=0)
+    ep_path = episodes_path(root, 0, 0)
     ep_path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), ep_path)
 
     task_df = pd.DataFrame({"task_index": list(tasks.values())}, index=pd.Index(list(tasks), name="task"))
-    task_df.to_parquet(root / "meta" / "tasks.parquet")
-    with open(root / "meta" / "stats.json", "w") as f:
+    task_df.to_parquet(root / TASKS_PATH)
+    with open(root / STATS_PATH, "w") as f:
         json.dump({k: to_json(v) for k, v in dataset_stats.items()}, f, indent=2)
 
     robot_types = sorted({e["robot_type"] for e in episodes if e.get("robot_type")})
@@ -201,11 +203,11 @@ def write_dataset(root: Path, mapping: Mapping, episodes: list[dict], arrays: li
         "video_files_size_in_mb": _number(mapping.video_files_size_in_mb),
         "fps": fps,
         "splits": {"train": f"0:{len(episodes)}"},
-        "data_path": DATA_PATH,
-        "video_path": VIDEO_PATH if video_keys else None,
+        "data_path": DEFAULT_DATA_PATH,
+        "video_path": DEFAULT_VIDEO_PATH if video_keys else None,
         "features": features,
     }
-    with open(root / "meta" / "info.json", "w") as f:
+    with open(root / INFO_PATH, "w") as f:
         json.dump(info, f, indent=4)
     return info
 

@@ -23,11 +23,12 @@ import numpy as np
 
 from .bagio import BagError, EpisodeInput, discover_episodes
 from .episode import SUMMARY, convert_episode
+from .layout import META_DIR
 from .mapping import CODECS, Mapping, MappingError, load_mapping
 
 log = logging.getLogger("bag_to_dataset")
 FORMAT_VERSION = "bag_to_dataset/1"
-MARKER = "meta/bag_to_dataset.json"
+MARKER = META_DIR + "/bag_to_dataset.json"   # our own record; LeRobot ignores unknown meta files
 
 
 class ConversionError(RuntimeError):
@@ -228,7 +229,7 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
 
     staging = output.parent / f".{output.name}.assembling-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    (staging / "meta").mkdir(parents=True)
+    (staging / META_DIR).mkdir(parents=True)
     try:
         try:
             write_dataset(staging, m, episodes, arrays, cache_dirs)

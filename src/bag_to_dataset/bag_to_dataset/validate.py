@@ -9,6 +9,21 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from .layout import (
+    CODEBASE_VERSION,
+    DATA_DIR,
+    DEFAULT_EPISODES_PATH,
+    DEFAULT_FEATURES,
+    EPISODES_DIR,
+    INFO_PATH,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_DIR,
+    VIDEO_INFO_KEYS,
+    VIDEO_NAMES,
+    data_files,
+    episodes_files,
+)
 from .stats import STAT_KEYS
 from .video import decoded_frame_times
 
@@ -16,11 +31,8 @@ TOLERANCE_S = 1e-4   # the loader rejects a decoded frame farther than this from
 INFO_KEYS = ("codebase_version", "robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size",
              "data_files_size_in_mb", "video_files_size_in_mb", "fps", "splits", "data_path", "video_path",
              "features")
-DEFAULT_ORDER = ["timestamp", "frame_index", "episode_index", "index", "task_index"]
-DEFAULT_DTYPES = {"timestamp": "float32", "frame_index": "int64", "episode_index": "int64", "index": "int64",
-                  "task_index": "int64"}
-VIDEO_INFO_KEYS = ("video.height", "video.width", "video.codec", "video.pix_fmt", "video.is_depth_map", "video.fps",
-                   "video.channels", "has_audio")
+DEFAULT_ORDER = list(DEFAULT_FEATURES)
+DEFAULT_DTYPES = {k: f["dtype"] for k, f in DEFAULT_FEATURES.items()}
 EPISODE_COLUMNS = ("episode_index", "tasks", "length", "data/chunk_index", "data/file_index", "dataset_from_index",
                    "dataset_to_index", "meta/episodes/chunk_index", "meta/episodes/file_index")
 CODEC_ALIASES = {"av1": ("av1", "libdav1d", "libaom-av1"), "h264": ("h264",), "hevc": ("hevc",)}
@@ -34,7 +46,7 @@ class Problems(list):
 def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
     root = Path(root)
     p = Problems()
-    info_path = root / "meta" / "info.json"
+    info_path = root / INFO_PATH
     if not info_path.exists():
         return [f"{info_path}: missing"]
     info = json.loads(info_path.read_text())
@@ -43,8 +55,8 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
             p.add(f"info.json: missing '{k}'")
     if p:
         return p
-    if info["codebase_version"] != "v3.0":
-        p.add(f"info.json: codebase_version is {info['codebase_version']!r}, not 'v3.0'")
+    if info["codebase_version"] != CODEBASE_VERSION:
+        p.add(f"info.json: codebase_version is {info['codebase_version']!r}, not {CODEBASE_VERSION!r}")
     fps = info["fps"]
     feats: dict = info["features"]
     names = list(feats)
@@ -58,7 +70,7 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
         if not {"dtype", "shape", "names"} <= set(f):
             p.add(f"info.json: feature {k} lacks dtype/shape/names")
         if f.get("dtype") == "video":
-            if f.get("names") != ["height", "width", "channels"] or len(f.get("shape", [])) != 3 or f["shape"][2] != 3:
+            if f.get("names") != VIDEO_NAMES or len(f.get("shape", [])) != 3 or f["shape"][2] != 3:
                 p.add(f"info.json: video feature {k} needs shape [H, W, 3] and names [height, width, channels]")
             missing = [x for x in VIDEO_INFO_KEYS if x not in f.get("info", {})]
             if missing:
@@ -76,23 +88,23 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
         p.add(f"info.json: splits {info['splits']} != {{'train': '0:{n_eps}'}}")
 
     # tasks
-    tasks_path = root / "meta" / "tasks.parquet"
+    tasks_path = root / TASKS_PATH
     tasks = pd.read_parquet(tasks_path) if tasks_path.exists() else None
     if tasks is None:
-        p.add("meta/tasks.parquet: missing")
+        p.add(f"{TASKS_PATH}: missing")
     elif tasks.index.name != "task" or "task_index" not in tasks.columns:
-        p.add("meta/tasks.parquet: must be indexed by the task string (index name 'task') with a task_index "
+        p.add(f"{TASKS_PATH}: must be indexed by the task string (index name 'task') with a task_index "
               "column (written as plain columns, the loader returns task 0 for every frame)")
         tasks = None
     elif sorted(tasks["task_index"].tolist()) != list(range(len(tasks))):
-        p.add("meta/tasks.parquet: task_index must be 0..T-1")
+        p.add(f"{TASKS_PATH}: task_index must be 0..T-1")
     if tasks is not None and len(tasks) != info["total_tasks"]:
         p.add(f"info.json: total_tasks {info['total_tasks']} != {len(tasks)} rows in tasks.parquet")
 
     # episodes
-    ep_files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    ep_files = episodes_files(root)
     if not ep_files:
-        p.add("meta/episodes: no parquet files")
+        p.add(f"{EPISODES_DIR}: no parquet files")
         return p
     eps = pd.concat([pd.read_parquet(f).assign(_file=str(f.relative_to(root))) for f in ep_files], ignore_index=True)
     missing = [c for c in EPISODE_COLUMNS if c not in eps.columns]
@@ -106,7 +118,8 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
     if len(eps) != n_eps:
         p.add(f"info.json: total_episodes {n_eps} != {len(eps)} episode rows")
     for _, e in eps.iterrows():
-        want = f"meta/episodes/chunk-{e['meta/episodes/chunk_index']:03d}/file-{e['meta/episodes/file_index']:03d}.parquet"
+        want = DEFAULT_EPISODES_PATH.format(chunk_index=e["meta/episodes/chunk_index"],
+                                            file_index=e["meta/episodes/file_index"])
         if e["_file"] != want:
             p.add(f"episode {e['episode_index']}: meta/episodes indices point to {want}, row is in {e['_file']}")
     frm, to, length = eps["dataset_from_index"].to_numpy(), eps["dataset_to_index"].to_numpy(), eps["length"].to_numpy()
@@ -121,12 +134,12 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
                 p.add(f"episode {e['episode_index']}: tasks {bad} not in tasks.parquet")
 
     # data
-    data_files = sorted((root / "data").glob("chunk-*/file-*.parquet"))
-    if not data_files:
+    data_paths = data_files(root)
+    if not data_paths:
         p.add("data: no parquet files")
         return p
     frames = []
-    for f in data_files:
+    for f in data_paths:
         rel = f.relative_to(root)
         t = pq.read_table(f)
         cols = set(t.column_names)
@@ -189,7 +202,7 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
 
 
 def _check_sizes(root: Path, info: dict, p: Problems) -> None:
-    for top in ("data", "videos", "meta/episodes"):
+    for top in (DATA_DIR, VIDEO_DIR, EPISODES_DIR):
         for chunk in (root / top).rglob("chunk-*"):
             n = len(list(chunk.glob("file-*")))
             if n > info["chunks_size"]:
@@ -197,9 +210,9 @@ def _check_sizes(root: Path, info: dict, p: Problems) -> None:
 
 
 def _check_stats(root: Path, feats: dict, p: Problems) -> None:
-    path = root / "meta" / "stats.json"
+    path = root / STATS_PATH
     if not path.exists():
-        p.add("meta/stats.json: missing")
+        p.add(f"{STATS_PATH}: missing")
         return
     stats = json.loads(path.read_text())
     for k, ft in feats.items():

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from bag_to_dataset import layout
 from policy.config import ACTION, ENV_STATE, STATE
 
 
@@ -52,21 +53,21 @@ class DatasetMeta:
 
 def read_meta(root: str | Path) -> DatasetMeta:
     root = Path(root)
-    info_path = root / "meta" / "info.json"
+    info_path = root / layout.INFO_PATH
     if not info_path.is_file():
         raise DatasetError(f"{root} is not a LeRobot dataset: {info_path} is missing")
     info = json.loads(info_path.read_text())
-    if info.get("codebase_version") != "v3.0":
+    if info.get("codebase_version") != layout.CODEBASE_VERSION:
         raise DatasetError(f"{root}: codebase_version {info.get('codebase_version')!r}, this reader needs 'v3.0'")
     for key in (STATE, ACTION):
         if key not in info.get("features", {}):
             raise DatasetError(f"{root}: feature '{key}' is missing (features: {sorted(info.get('features', {}))})")
-    stats_path = root / "meta" / "stats.json"
+    stats_path = root / layout.STATS_PATH
     if not stats_path.is_file():
-        raise DatasetError(f"{root}: meta/stats.json is missing (needed for normalisation)")
-    files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+        raise DatasetError(f"{root}: {layout.STATS_PATH} is missing (needed for normalisation)")
+    files = sorted(root.glob(layout.EPISODES_GLOB))
     if not files:
-        raise DatasetError(f"{root}: no meta/episodes/chunk-*/file-*.parquet")
+        raise DatasetError(f"{root}: no {layout.EPISODES_GLOB}")
     episodes = pd.concat([pd.read_parquet(f) for f in files]).sort_values("episode_index").reset_index(drop=True)
     return DatasetMeta(root, info, json.loads(stats_path.read_text()), episodes)
 
@@ -106,9 +107,9 @@ class LeRobotChunkDataset(Dataset):
             raise DatasetError(f"{root}: no video feature {missing} (videos: {self.meta.video_keys})")
         self.env_keys = list(env_keys or [])
         self.image_size = image_size
-        data_files = sorted((self.meta.root / "data").glob("chunk-*/file-*.parquet"))
+        data_files = sorted(self.meta.root.glob(layout.DATA_GLOB))
         if not data_files:
-            raise DatasetError(f"{root}: no data/chunk-*/file-*.parquet")
+            raise DatasetError(f"{root}: no {layout.DATA_GLOB}")
         df = pd.concat([pd.read_parquet(f) for f in data_files]).sort_values("index").reset_index(drop=True)
         if episodes is not None:
             df = df[df["episode_index"].isin(episodes)].reset_index(drop=True)

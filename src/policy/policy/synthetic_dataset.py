@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bag_to_dataset import layout
 from robot_common.conversions import POSE_NAMES
 
 
@@ -88,11 +89,11 @@ def write_dataset(root: str | Path, episodes: int = 3, frames: int = 40, dim: in
                        f"videos/{key}/from_timestamp": e * frames / fps, f"videos/{key}/to_timestamp": (e + 1) * frames / fps})
         ep_rows.append(ep)
 
-    (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
-    (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_parquet(root / "data" / "chunk-000" / "file-000.parquet")
-    pd.DataFrame(ep_rows).to_parquet(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
-    pd.DataFrame({"task_index": [0]}, index=pd.Index(["pick"], name="task")).to_parquet(root / "meta" / "tasks.parquet")
+    layout.episodes_path(root, 0, 0).parent.mkdir(parents=True, exist_ok=True)
+    layout.data_path(root, 0, 0).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(layout.data_path(root, 0, 0))
+    pd.DataFrame(ep_rows).to_parquet(layout.episodes_path(root, 0, 0))
+    pd.DataFrame({"task_index": [0]}, index=pd.Index(["pick"], name="task")).to_parquet(root / layout.TASKS_PATH)
 
     features = {
         "observation.state": {"dtype": "float32", "shape": [dim], "names": names},
@@ -107,7 +108,7 @@ def write_dataset(root: str | Path, episodes: int = 3, frames: int = 40, dim: in
         stats[f"observation.pose.{n}"] = _stats(np.concatenate(all_pose[n]))
     for cam in cameras:
         key = f"observation.images.{cam}"
-        path = root / "videos" / key / "chunk-000" / "file-000.mp4"
+        path = layout.video_path(root, key, 0, 0)
         path.parent.mkdir(parents=True, exist_ok=True)
         with av.open(str(path), "w") as out:
             stream = out.add_stream("libx264", rate=fps)
@@ -130,12 +131,12 @@ def write_dataset(root: str | Path, episodes: int = 3, frames: int = 40, dim: in
     for k, dt in (("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"), ("index", "int64"),
                   ("task_index", "int64")):
         features[k] = {"dtype": dt, "shape": [1], "names": None}
-    info = {"codebase_version": "v3.0", "robot_type": "synthetic", "total_episodes": episodes,
+    info = {"codebase_version": layout.CODEBASE_VERSION, "robot_type": "synthetic", "total_episodes": episodes,
             "total_frames": index, "total_tasks": 1, "chunks_size": 1000, "data_files_size_in_mb": 100,
             "video_files_size_in_mb": 200, "fps": fps, "splits": {"train": f"0:{episodes}"},
-            "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
-            "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4" if cameras else None,
+            "data_path": layout.DEFAULT_DATA_PATH,
+            "video_path": layout.DEFAULT_VIDEO_PATH if cameras else None,
             "features": features}
-    (root / "meta" / "info.json").write_text(json.dumps(info, indent=2))
-    (root / "meta" / "stats.json").write_text(json.dumps(stats, indent=2))
+    (root / layout.INFO_PATH).write_text(json.dumps(info, indent=2))
+    (root / layout.STATS_PATH).write_text(json.dumps(stats, indent=2))
     return root
