@@ -1,4 +1,9 @@
-"""Recorder setups (config/recorder/<setup>.yaml): which topics to record, with which QoS and rates."""
+"""Recorder setups (config/recorder/<setup>.yaml): which topics to record, with which QoS and rates.
+
+Setups are robot-agnostic (the robot is the recorder's `robot` parameter) and their topic names
+relative: `joint_states` is recorded as `/joint_states` by a recorder in the root namespace and as
+`/left/joint_states` by one started with `namespace:=left`. Bags keep the full names.
+"""
 from __future__ import annotations
 
 import re
@@ -7,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from robot_common.paths import workspace_file
+from robot_common.paths import find_config, list_configs
 
 QOS_CHOICES = ("reliable", "best_effort", "auto")
 _TYPE_RE = re.compile(r"^(\w+)/(?:msg/)?(\w+)$")
+_NAME_RE = re.compile(r"^/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")   # no ~ or {}: not node-private
 
 
 class RecorderConfigError(ValueError):
@@ -19,7 +25,7 @@ class RecorderConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TopicConfig:
-    name: str
+    name: str                      # relative (resolved in the recorder's namespace) or absolute
     type: str | None               # 'pkg/msg/Type'; None = discovered from the graph
     qos: str = "auto"              # reliable | best_effort | auto (match the publishers, like ros2 bag)
     depth: int = 100               # subscriber queue (keep last); size it for the longest stall to ride out
@@ -30,7 +36,6 @@ class TopicConfig:
 @dataclass(frozen=True)
 class RecorderSetup:
     name: str
-    robot_type: str
     topics: tuple[TopicConfig, ...]
     description: str = ""
     source: Path | None = field(default=None, compare=False)
@@ -59,8 +64,9 @@ def _topic(entry: object, where: str) -> TopicConfig:
     if unknown:
         raise RecorderConfigError(f"{where}: unknown keys {sorted(unknown)}")
     name = str(entry["name"])
-    if not name.startswith("/") or " " in name:
-        raise RecorderConfigError(f"{where}: topic '{name}' must be an absolute name like /joint_states")
+    if not _NAME_RE.match(name) or "//" in name:
+        raise RecorderConfigError(f"{where}: topic '{name}' is not a ROS topic name like joint_states "
+                                  f"(relative, resolved in the recorder's namespace) or /clock")
     qos = str(entry.get("qos", "auto"))
     if qos not in QOS_CHOICES:
         raise RecorderConfigError(f"{where} {name}: qos '{qos}' is not one of {QOS_CHOICES}")
@@ -93,40 +99,35 @@ def parse_setup(data: dict, name: str, source: Path | None = None) -> RecorderSe
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise RecorderConfigError(f"{where}: topics listed twice: {sorted(dup)}")
-    robot_type = data.get("robot_type")
-    if not robot_type:
-        raise RecorderConfigError(f"{where}: missing 'robot_type' (e.g. so101, fr3)")
-    return RecorderSetup(name=name, robot_type=str(robot_type), topics=topics,
-                         description=str(data.get("description", "")), source=source)
+    if {"robot", "robot_type"} & set(data):
+        raise RecorderConfigError(f"{where}: setups are robot-agnostic: remove "
+                                  f"{sorted({'robot', 'robot_type'} & set(data))} and start the recorder with "
+                                  f"robot:=<robot> (and robot_type:=... if it differs)")
+    unknown = set(data) - {"topics", "description"}
+    if unknown:
+        raise RecorderConfigError(f"{where}: unknown keys {sorted(unknown)}; a setup has 'topics' and 'description'")
+    return RecorderSetup(name=name, topics=topics, description=str(data.get("description", "")), source=source)
 
 
 def load_setup(setup: str | Path) -> RecorderSetup:
-    """A setup by name (config/recorder/<name>.yaml) or by path to a YAML file."""
-    text = str(setup)
-    if text.endswith((".yaml", ".yml")) or "/" in text:
-        path = Path(text)
-        if not path.exists():
-            raise RecorderConfigError(f"recorder setup file {path} does not exist")
-    else:
-        try:
-            path = workspace_file(Path("config") / "recorder" / f"{text}.yaml")
-        except FileNotFoundError as err:
-            path = _installed_setup(text)
-            if path is None:
-                raise RecorderConfigError(f"unknown recorder setup '{text}': {err}") from None
+    """A setup by name (config/recorder/<name>.yaml, found through robot_common.paths) or by path."""
+    try:
+        path = find_config("recorder", setup)
+    except FileNotFoundError:
+        text = str(setup)
+        if "/" in text:
+            raise RecorderConfigError(f"recorder setup file {text} does not exist") from None
+        raise RecorderConfigError(f"unknown recorder setup '{text}'; available: {list_configs('recorder')}") from None
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise RecorderConfigError(f"{path}: not valid YAML: {err}") from None
+        raise RecorderConfigError(f"{path}: not valid YAML: {_one_line(err)}") from None
+    except OSError as err:
+        raise RecorderConfigError(f"recorder setup {path}: {err.strerror}") from None
     return parse_setup(data, name=path.stem, source=path)
 
 
-def _installed_setup(name: str) -> Path | None:
-    """share/recorder/config/recorder/<name>.yaml of a colcon install."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        path = Path(get_package_share_directory("recorder")) / "config" / "recorder" / f"{name}.yaml"
-    except Exception:  # noqa: BLE001 - no ament index or package not installed
-        return None
-    return path if path.exists() else None
+def _one_line(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem

@@ -20,6 +20,8 @@ IDLE, RECORDING, STOPPED = "idle", "recording", "stopped"
 @dataclass
 class RecorderOptions:
     robot_type: str
+    robot: str = ""                  # config/robots/<robot>.yaml; empty: same as robot_type
+    namespace: str = "/"             # the recorder's ROS namespace: relative setup topics resolve in it
     task: str = ""
     operator: str = ""
     setup: str = ""
@@ -43,7 +45,8 @@ class EpisodeRecorder:
         self.monotonic = monotonic
         self.on_change = on_change
         self.session_info = self.session.ensure({
-            "robot": options.robot_type, "task": options.task, "setup": options.setup, "operator": options.operator})
+            "robot": options.robot or options.robot_type, "robot_type": options.robot_type, "task": options.task,
+            "setup": options.setup, "operator": options.operator, "namespace": options.namespace})
         self.topics: dict[str, tuple[str, list]] = {}     # name -> (msgtype, offered QoS)
         self.state = IDLE
         self._lock = threading.RLock()
@@ -101,6 +104,7 @@ class EpisodeRecorder:
                     bag.add_topic(name, msgtype, offered or qos)
                 meta = episode_metadata(index, self.opts.task, self.opts.robot_type, self.opts.operator, start_ns,
                                         success=self.opts.default_success, setup=self.opts.setup or None,
+                                        robot=self.opts.robot or None, namespace=self.opts.namespace,
                                         topics={n: {"type": t, "count": 0} for n, (t, _) in self.topics.items()})
                 write_yaml_atomic(path / "episode.yaml", meta, fsync=False)
             except Exception as err:  # noqa: BLE001 - report, leave no half-made episode behind
@@ -119,7 +123,10 @@ class EpisodeRecorder:
         self._changed()
         return True, f"recording episode {index} to {path}"
 
-    def save(self, final_status: str = "complete") -> tuple[bool, str]:
+    def save(self, final_status: str = "complete", wait_s: float | None = None) -> tuple[bool, str]:
+        """Close the current episode. With `wait_s`, return only once the bag, metadata.yaml and
+        episode.yaml are written (and fsynced with the fsync option): a crash after this reply
+        loses nothing of the episode. Without, the writer thread finishes it in the background."""
         with self._lock:
             ep = self._current
             if ep is None:
@@ -140,7 +147,16 @@ class EpisodeRecorder:
             msg = f"saved episode {ep.index} ({counts})" + (f"; {dropped} dropped (writer backlog)" if dropped else "")
             self._event(msg)
         self._changed()
-        return True, msg
+        if wait_s is None:
+            return True, msg
+        # outside the lock: the writer's on_closed callback takes it
+        if not ep.closed.wait(wait_s):
+            return False, (f"episode {ep.index}: still being written after {wait_s:g} s (writer backlog "
+                           f"{self.writer.backlog_bytes / 1e6:.0f} MB); it is not on disk yet")
+        if ep.error:
+            return False, f"episode {ep.index} could not be closed: {ep.error}; what was written is kept as incomplete"
+        where = "on disk" if self.opts.fsync else "written"
+        return True, msg + f"; {where} after {(ep.closed_at or 0) - (ep.save_requested or 0):.3f} s"
 
     def discard(self, wait_s: float = 10.0) -> tuple[bool, str]:
         """While recording: drop the current episode. Otherwise: drop the episode saved last in this

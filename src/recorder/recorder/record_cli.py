@@ -19,13 +19,16 @@ from .keys import ESC, TerminalKeys
 
 NOT_A_TTY = ("recorder record: stdin is not a terminal, and the keyboard front end needs one.\n"
              "Run it in a terminal, or drive the recorder through its services instead:\n"
-             "  /recorder/start, /recorder/save, /recorder/discard (std_srvs/Trigger), status on /recorder/status")
+             "  /recorder/start, /recorder/save, /recorder/discard (std_srvs/Trigger), status on /recorder/status\n"
+             "  (/<ns>/recorder/... for a recorder started with namespace:=<ns>)")
 
 
 class RecorderClient:
     """Service calls and the latest status of a recorder node, with its own spinning thread."""
 
-    def __init__(self, namespace: str = "/recorder") -> None:
+    def __init__(self, recorder: str = "recorder", namespace: str = "", args: list[str] | None = None) -> None:
+        """`recorder`: the services' prefix, relative (resolved in this node's namespace, e.g. from
+        `--ros-args -r __ns:=/left` or `namespace`) or absolute."""
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from std_msgs.msg import String
@@ -35,10 +38,10 @@ class RecorderClient:
 
         self._rclpy = rclpy
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("record_cli", context=self.context)
+        rclpy.init(args=args, context=self.context)
+        self.node = rclpy.create_node("record_cli", namespace=namespace or None, context=self.context)
         self.status: dict = {}
-        ns = namespace.rstrip("/")
+        ns = recorder.rstrip("/") or "recorder"
         self.node.create_subscription(String, f"{ns}/status", self._on_status, STATUS_QOS)
         self._trigger = {a: self.node.create_client(Trigger, f"{ns}/{a}") for a in ("start", "save", "discard")}
         self._success = self.node.create_client(SetBool, f"{ns}/set_success")
@@ -69,7 +72,7 @@ class RecorderClient:
                 return False
         return True
 
-    def call(self, action: str, value: bool | None = None, timeout: float = 15.0) -> tuple[bool, str]:
+    def call(self, action: str, value: bool | None = None, timeout: float = 60.0) -> tuple[bool, str]:
         if action in (MARK_SUCCESS, MARK_FAILURE):
             client, req = self._success, self._SetBool.Request(data=action == MARK_SUCCESS)
         else:
@@ -156,16 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episode-time", type=float, default=0.0,
                     help="fixed episode duration in seconds: saved automatically when it is up (0: until ->)")
     ap.add_argument("--reset-time", type=float, default=5.0, help="reset phase between episodes, seconds")
-    ap.add_argument("--recorder", default="/recorder", help="the recorder node's service namespace")
+    ap.add_argument("--recorder", default="recorder",
+                    help="prefix of the recorder's services (default 'recorder': recorder/start, ... resolved in "
+                         "--namespace)")
+    ap.add_argument("--namespace", default="",
+                    help="the recorder's ROS namespace, e.g. left for a recorder started with namespace:=left")
     ap.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the recorder's services")
     args, ros_args = ap.parse_known_args(argv)
     if not sys.stdin.isatty():
         print(NOT_A_TTY, file=sys.stderr)
         return 2
-    client = RecorderClient(args.recorder)
+    client = RecorderClient(args.recorder, args.namespace, ["record_cli", *ros_args])
     try:
         if not client.wait_ready(args.wait):
-            print(f"recorder record: no recorder services under {args.recorder} after {args.wait:g} s; "
+            where = client.node.resolve_service_name(f"{args.recorder.rstrip('/') or 'recorder'}/start")
+            print(f"recorder record: no recorder service {where} after {args.wait:g} s; "
                   "start it first: ros2 run recorder recorder_node (or ros2 launch recorder record.launch.py)",
                   file=sys.stderr)
             return 3

@@ -23,10 +23,10 @@ class RecorderUnderTest:
         self.proc: NodeProcess | None = None
         self._n = 0
 
-    def setup_file(self, topics: list[dict], robot_type: str = "so101") -> Path:
+    def setup_file(self, topics: list[dict]) -> Path:
         path = self.tmp_path / f"setup_{self._n}.yaml"
         self._n += 1
-        path.write_text(yaml.safe_dump({"robot_type": robot_type, "topics": topics}))
+        path.write_text(yaml.safe_dump({"topics": topics}))
         return path
 
     def start(self, setup: Path, session: Path, **params) -> NodeProcess:

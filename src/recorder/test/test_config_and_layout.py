@@ -5,37 +5,39 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from recorder.config import RecorderConfigError, load_setup, parse_setup
 from recorder.layout import SessionDir, episode_metadata, read_yaml, write_yaml_atomic
-from recorder.recorder_node import PARAMETERS, message_class, subscription_qos
+from recorder.recorder_node import PARAMS, message_class, session_path, subscription_qos
 from robot_common.paths import source_root
 
 
 def test_shipped_setups_load_and_name_installed_types():
     files = sorted((source_root() / "config" / "recorder").glob("*.yaml"))
-    assert {"sim_so101", "sim_fr3", "gello_franka"} <= {f.stem for f in files}
+    assert {"sim", "real"} <= {f.stem for f in files}
     for f in files:
         setup = load_setup(f.stem)
         for t in setup.topics:
             assert t.type, f"{f.name}: {t.name} has no type"
+            assert not t.name.startswith("/"), f"{f.name}: {t.name} is absolute (setups are namespace-able)"
             message_class(t.type)
-    for name, robot in (("sim_so101", "so101"), ("sim_fr3", "fr3")):
+    for name in ("sim", "real"):
         setup = load_setup(name)
-        assert setup.robot_type == robot
         names = {t.name for t in setup.topics}
-        assert {"/joint_states", "/leader/joint_states", "/cameras/front/image_raw",
-                "/cameras/wrist/image_raw"} <= names
-        assert not setup.topic("/joint_states").optional
+        assert {"joint_states", "leader/joint_states", "cameras/front/image_raw",
+                "cameras/wrist/image_raw"} <= names
+        assert not setup.topic("joint_states").optional
 
 
 @pytest.mark.parametrize("data, error", [
-    ({"topics": [{"name": "/a", "type": "std_msgs/msg/String"}]}, "missing 'robot_type'"),
-    ({"robot_type": "fr3", "topics": []}, "'topics' must be a non-empty list"),
-    ({"robot_type": "fr3", "topics": [{"name": "a", "type": "std_msgs/String"}]}, "must be an absolute name"),
-    ({"robot_type": "fr3", "topics": [{"name": "/a", "type": "JointState"}]}, "is not a message type"),
-    ({"robot_type": "fr3", "topics": [{"name": "/a", "qos": "fast"}]}, "qos 'fast' is not one of"),
-    ({"robot_type": "fr3", "topics": ["/a", "/a"]}, "topics listed twice"),
-    ({"robot_type": "fr3", "topics": [{"name": "/a", "rate": 3}]}, "unknown keys ['rate']"),
-    ({"robot_type": "fr3", "topics": [{"name": "/a", "expected_hz": 0}]}, "expected_hz must be > 0"),
-    ({"robot_type": "fr3", "topics": [{"name": "/a", "depth": 0}]}, "depth must be >= 1"),
+    ({"robot_type": "fr3", "topics": [{"name": "/a", "type": "std_msgs/msg/String"}]}, "setups are robot-agnostic"),
+    ({"topics": []}, "'topics' must be a non-empty list"),
+    ({"topics": [{"name": "~/a", "type": "std_msgs/String"}]}, "is not a ROS topic name"),
+    ({"topics": [{"name": "a b", "type": "std_msgs/String"}]}, "is not a ROS topic name"),
+    ({"topics": [{"name": "a"}], "robot": "so101"}, "start the recorder with robot:="),
+    ({"topics": [{"name": "/a", "type": "JointState"}]}, "is not a message type"),
+    ({"topics": [{"name": "/a", "qos": "fast"}]}, "qos 'fast' is not one of"),
+    ({"topics": ["/a", "/a"]}, "topics listed twice"),
+    ({"topics": [{"name": "/a", "rate": 3}]}, "unknown keys ['rate']"),
+    ({"topics": [{"name": "/a", "expected_hz": 0}]}, "expected_hz must be > 0"),
+    ({"topics": [{"name": "/a", "depth": 0}]}, "depth must be >= 1"),
 ])
 def test_bad_setups_are_rejected_with_the_reason(data, error):
     with pytest.raises(RecorderConfigError) as err:
@@ -55,14 +57,13 @@ def test_setup_lookup_errors(tmp_path):
 
 
 def test_types_are_normalized():
-    setup = parse_setup({"robot_type": "so101", "topics": [{"name": "/j", "type": "sensor_msgs/JointState"}]}, "s")
+    setup = parse_setup({"topics": [{"name": "/j", "type": "sensor_msgs/JointState"}]}, "s")
     assert setup.topics[0].type == "sensor_msgs/msg/JointState"
     assert setup.topics[0].qos == "auto" and setup.topics[0].type
 
 
 def test_subscription_qos_matches_publishers_like_ros2_bag():
-    cfg = parse_setup({"robot_type": "x", "topics": [{"name": "/a", "depth": 7}, {"name": "/b", "qos": "reliable"}]},
-                      "s")
+    cfg = parse_setup({"topics": [{"name": "/a", "depth": 7}, {"name": "/b", "qos": "reliable"}]}, "s")
     auto, fixed = cfg.topics
     reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
     best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -75,8 +76,18 @@ def test_subscription_qos_matches_publishers_like_ros2_bag():
 
 
 def test_node_parameters_have_defaults_and_descriptions():
-    for name, (default, text) in PARAMETERS.items():
-        assert default is not None and len(text) > 10, name
+    for p in PARAMS:
+        assert p.has_default and len(p.description) > 10, p.name
+
+
+def test_new_sessions_go_below_an_absolute_output_root(monkeypatch, tmp_path):
+    from datetime import datetime
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    default = PARAMS["output_root"].default
+    path = session_path("", default, "sim", "so101", now=datetime(2026, 1, 2, 3, 4, 5))
+    assert path == tmp_path / "robot_data" / "recordings" / "sim_so101_20260102_030405"   # not below the cwd
+    assert session_path("~/s1", default, "sim", "so101") == tmp_path / "s1"
 
 
 def test_atomic_yaml_and_session_layout(tmp_path):

@@ -211,7 +211,7 @@ def test_keyboard_front_end_in_a_terminal(recorder, load, tmp_path):
 
 def test_bad_setup_fails_at_startup_with_the_reason(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("robot_type: so101\ntopics: [{name: /x, type: sensor_msgs/msg/Nope}]\n")
+    bad.write_text("topics: [{name: /x, type: sensor_msgs/msg/Nope}]\n")
     proc = subprocess.run(python_module_cmd("recorder.recorder_node", "--ros-args", "-p", f"setup:={bad}"),
                           capture_output=True, text=True, env=ros_env(), timeout=60, cwd=tmp_path)
     assert proc.returncode == 2 and "sensor_msgs/msg/Nope is not installed" in proc.stderr
