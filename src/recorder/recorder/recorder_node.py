@@ -148,7 +148,7 @@ class RecorderNode(Node):
             if report.error:
                 self.get_logger().error(f"interrupted episode {report.bag.name} {report.note}; left as it is "
                                         f"(try `{REPAIR_COMMAND} {report.bag}`)")
-            else:
+            elif report.needed:      # (episodes repaired by an earlier run are not repeated)
                 self.get_logger().warn(f"interrupted episode {report.bag.name}: {report.note}; kept as incomplete")
 
     # --- subscriptions -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ latched status, and a load publisher process."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,27 @@ class RecorderUnderTest:
         self._n += 1
         wait_for(lambda: self.status() is not None or not self.proc.alive, 60, what="first /recorder/status")
         assert self.proc.alive, self.proc.log()
+        self._wait_services()
         return self.proc
+
+    def _wait_services(self, timeout: float = 60.0) -> None:
+        """Until a service call reaches this recorder. After a SIGKILL, DDS keeps the dead recorder's
+        endpoints for its lease duration; a new client then finds "a" server at once and can send its
+        request before the new one is matched, and that request is lost. An idle `save` is harmless."""
+        from std_srvs.srv import Trigger
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            client = self.probe.node.create_client(Trigger, "/recorder/save")
+            if client.wait_for_service(timeout_sec=2.0):
+                future = client.call_async(Trigger.Request())
+                try:
+                    wait_for(future.done, 2.0, what="a reply")
+                    return
+                except TimeoutError:
+                    pass
+            self.probe.node.destroy_client(client)
+        raise AssertionError(f"the recorder's services never answered\n{self.proc.log()[-3000:]}")
 
     def status(self) -> dict | None:
         return json.loads(self.statuses[-1][1].data) if self.statuses else None
