@@ -53,7 +53,7 @@ def write_bags(folder: Path, cameras: int, episodes: int, seconds: float) -> lis
 def mapping_file(folder: Path, cameras: int, codec: str) -> Path:
     import yaml
 
-    with open(ROOT / "config" / "dataset" / "sim_so101.yaml") as f:
+    with open(ROOT / "config" / "dataset" / "sim.yaml") as f:
         data = yaml.safe_load(f)
     feats = {k: v for k, v in data["features"].items() if not k.startswith("observation.images.")}
     for c in range(cameras):
@@ -88,7 +88,7 @@ def run_baseline(bags: list[Path], mapping: Path, out: Path) -> int:
     from bag_to_dataset.mapping import load_mapping
     from robot_common.conversions import image_to_numpy, joint_state_to_arrays, stamp_to_ns
 
-    m = load_mapping(mapping)
+    m = load_mapping(mapping).bind("so101")
     ts = get_typestore(Stores.ROS2_JAZZY)
     out.mkdir(parents=True)
     total = 0

@@ -17,7 +17,7 @@ def test_policy_reader_loads_converted_dataset(tmp_path):
     names = spec.joint_names + [spec.gripper.joint]
     write_session(tmp_path / "s", 2, names, robot="so101", task="pick", duration=1.5,
                   cameras={"front": (64, 48), "wrist": (64, 48)})
-    result = convert([tmp_path / "s"], config_dir("dataset") / "sim_so101.yaml", tmp_path / "ds", progress=False)
+    result = convert([tmp_path / "s"], config_dir("dataset") / "sim.yaml", tmp_path / "ds", progress=False)
     assert result.ok
     meta = read_meta(tmp_path / "ds")
     assert meta.video_keys == ["observation.images.front", "observation.images.wrist"]

@@ -29,7 +29,7 @@ def test_recorder_session_converts(tmp_path):
     sources = [write_bag(tmp_path / f"src{i}", names, duration=1.5, seed=i, start_ns=(1_700_000_000 + 10 * i) * NS,
                          cameras={"front": (64, 48), "wrist": (64, 48)}) for i in range(3)]
     rec = EpisodeRecorder(tmp_path / "session", RecorderOptions(robot_type="so101", task="pick the cube",
-                                                                operator="test", setup="sim_so101", fsync=False))
+                                                                operator="test", setup="sim", fsync=False))
     for topic in TOPICS:
         rec.add_topic(topic, "sensor_msgs/msg/Image" if "cameras" in topic else "sensor_msgs/msg/JointState")
     for i, truth in enumerate(sources):
@@ -41,9 +41,9 @@ def test_recorder_session_converts(tmp_path):
             assert ok, msg
     assert rec.close()   # shutting down mid-episode closes it as incomplete
 
-    # the shipped sim mapping uses receive times; this round trip checks values against header stamps
-    mapping = tmp_path / "sim_so101_header.yaml"
-    mapping.write_text((config_dir("dataset") / "sim_so101.yaml").read_text().replace("time: receive", "time: header"))
+    # this round trip checks values against header stamps (the demo's mapping uses receive times)
+    mapping = tmp_path / "sim_header.yaml"
+    mapping.write_text((config_dir("dataset") / "sim.yaml").read_text().replace("time: receive", "time: header"))
     result = convert([tmp_path / "session"], mapping, tmp_path / "ds", codec="h264", progress=False)
     assert result.ok and result.converted == 2
     assert [p.split("/")[-1] for p, _ in result.skipped] == ["episode_000002"]

@@ -19,7 +19,7 @@ def test_train_few_steps_on_converted_dataset(tmp_path):
     names = spec.joint_names + [spec.gripper.joint]
     write_session(tmp_path / "s", 2, names, robot="so101", task="pick", duration=1.5,
                   cameras={"front": (64, 48), "wrist": (64, 48)})
-    assert convert([tmp_path / "s"], config_dir("dataset") / "sim_so101.yaml", tmp_path / "ds", progress=False).ok
+    assert convert([tmp_path / "s"], config_dir("dataset") / "sim.yaml", tmp_path / "ds", progress=False).ok
     rc = train_main(["--dataset", str(tmp_path / "ds"), "--output", str(tmp_path / "run"), "--config", "act_demo",
                      "--steps", "4", "--batch-size", "4", "--no-progress", "--set", "workspace.image_size=[32,32]",
                      "--set", "model.dim_model=64", "--set", "model.dim_feedforward=128",

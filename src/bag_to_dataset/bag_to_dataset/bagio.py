@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from .integrity import salvage_hint
+
 log = logging.getLogger("bag_to_dataset")
 
 BAG_SUFFIXES = (".mcap", ".db3")
@@ -26,6 +28,7 @@ class EpisodeInput:
     name: str
     episode_meta: dict = field(default_factory=dict)   # episode.yaml
     session_meta: dict = field(default_factory=dict)   # session.yaml
+    error: str | None = None                           # episode.yaml unreadable: the episode fails, not the run
 
     @property
     def status(self) -> str:
@@ -39,7 +42,27 @@ class EpisodeInput:
 
     @property
     def robot_type(self) -> str | None:
-        return self.episode_meta.get("robot_type") or self.session_meta.get("robot")
+        return self.episode_meta.get("robot_type") or self.session_meta.get("robot_type") or \
+            self.session_meta.get("robot")
+
+    @property
+    def robot(self) -> str | None:
+        """The arm (config/robots/<robot>.yaml) the recorder was started for. Recordings made before
+        the recorder had a `robot` parameter name it only as robot_type (the same names then)."""
+        robot = self.episode_meta.get("robot") or self.session_meta.get("robot")
+        if robot:
+            return str(robot)
+        rtype = self.episode_meta.get("robot_type")
+        if rtype:
+            from robot_common.paths import list_configs
+
+            return str(rtype) if str(rtype) in list_configs("robots") else None
+        return None
+
+    @property
+    def namespace(self) -> str | None:
+        """The recorder's ROS namespace: relative mapping topics resolve in it."""
+        return self.episode_meta.get("namespace") or self.session_meta.get("namespace") or None
 
     def storage_files(self) -> list[Path]:
         return sorted(p for p in self.path.iterdir() if p.suffix in BAG_SUFFIXES)
@@ -58,9 +81,32 @@ def _read_yaml(path: Path) -> dict:
     try:
         with open(path) as f:
             data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as exc:
-        raise BagError(f"{path}: unreadable YAML: {exc}") from exc
-    return data if isinstance(data, dict) else {}
+    except OSError as exc:
+        raise BagError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise BagError(f"{path}: not valid YAML: {yaml_problem(exc)}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise BagError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    return data or {}
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parser error in one line: where and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def _session_meta(folder: Path) -> dict:
+    """session.yaml, or {} with a warning when it is unreadable (episode.yaml holds what we need)."""
+    path = folder / "session.yaml"
+    if not path.exists():
+        return {}
+    try:
+        return _read_yaml(path) or {"_present": True}
+    except BagError as exc:
+        log.warning("%s; using each episode's episode.yaml only", exc)
+        return {"_present": True}
 
 
 def _is_bag_dir(path: Path) -> bool:
@@ -75,10 +121,9 @@ def discover_episodes(inputs: list[str | Path]) -> list[EpisodeInput]:
         if not path.is_dir():
             raise BagError(f"{path}: not a directory (give a bag directory or a recorder session directory)")
         if _is_bag_dir(path):
-            session = _read_yaml(path.parent / "session.yaml") if (path.parent / "session.yaml").exists() else {}
-            episodes.append(_episode(path, session))
+            episodes.append(_episode(path, _session_meta(path.parent)))
             continue
-        session = _read_yaml(path / "session.yaml") if (path / "session.yaml").exists() else {}
+        session = _session_meta(path)
         # hidden folders are the recorder's discarded / repair leftovers
         subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and _is_bag_dir(p))
         if not subdirs:
@@ -95,7 +140,11 @@ def discover_episodes(inputs: list[str | Path]) -> list[EpisodeInput]:
 
 
 def _episode(path: Path, session: dict) -> EpisodeInput:
-    meta = _read_yaml(path / "episode.yaml") if (path / "episode.yaml").exists() else {}
+    try:
+        meta = _read_yaml(path / "episode.yaml") if (path / "episode.yaml").exists() else {}
+    except BagError as exc:   # this episode fails; the others still convert
+        return EpisodeInput(path=path, name=path.name, episode_meta={"status": "complete"}, session_meta=session,
+                            error=f"episode {path.name}: {exc}")
     if not meta and session:
         meta = {"status": "incomplete"}  # a recorder episode without episode.yaml was interrupted
     return EpisodeInput(path=path, name=path.name, episode_meta=meta, session_meta=session)
@@ -111,13 +160,17 @@ class BagReader:
         self.path = episode.path
         if not (self.path / "metadata.yaml").exists():
             files = [p.name for p in episode.storage_files()]
+            hint = salvage_hint(self.path) if any(f.endswith(".mcap") for f in files) else \
+                "only MCAP bags can be repaired"
             raise BagError(f"{self.path}: episode {episode.name}: no metadata.yaml (recording interrupted?); "
-                           f"storage files: {files}; `ros2 run recorder repair <session or bag>` rebuilds it")
+                           f"storage files: {files}; {hint}")
         try:
             self._reader = Reader(self.path)
             self._reader.open()
         except Exception as exc:  # noqa: BLE001 - rosbags raises many types for broken files
-            raise BagError(f"{self._files()}: episode {episode.name}: cannot open bag: {exc}") from exc
+            mcaps = [p for p in episode.storage_files() if p.suffix == ".mcap"]
+            hint = f"; {salvage_hint(self.path)}" if mcaps else ""
+            raise BagError(f"{self._files()}: episode {episode.name}: cannot open bag: {_reason(exc)}{hint}") from exc
         self.topics: dict[str, tuple[str, int]] = {}
         for c in self._reader.connections:
             t, n = self.topics.get(c.topic, (c.msgtype, 0))
@@ -125,6 +178,24 @@ class BagReader:
 
     def _files(self) -> str:
         return ", ".join(str(p) for p in self.episode.storage_files()) or str(self.path)
+
+    def verify(self) -> dict:
+        """Check every MCAP chunk's CRC (sqlite3 storage has no checksums to check)."""
+        from .integrity import CorruptStorage, check_mcap
+
+        out = {"chunks": 0, "crc_checked": 0, "crc_missing": 0}
+        for path in self.episode.storage_files():
+            if path.suffix != ".mcap":
+                continue
+            try:
+                check = check_mcap(path)
+            except CorruptStorage as exc:
+                raise BagError(f"{path}: episode {self.episode.name}: corrupt bag: {exc}; not converted") from None
+            except OSError as exc:
+                raise BagError(f"{path}: episode {self.episode.name}: cannot read: {exc.strerror}") from None
+            for k, v in check.as_dict().items():
+                out[k] += v
+        return out
 
     @property
     def start_ns(self) -> int:
@@ -152,7 +223,7 @@ class BagReader:
                 return
             except Exception as exc:  # noqa: BLE001 - corrupt chunk, truncated file, bad sqlite page
                 raise BagError(f"{self._files()}: episode {self.episode.name}: corrupt or truncated bag: "
-                               f"{type(exc).__name__}: {exc}") from exc
+                               f"{_reason(exc)}") from exc
             yield conn.topic, conn.msgtype, int(t), raw
 
     def close(self) -> None:
@@ -166,6 +237,15 @@ class BagReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """rosbags' error text, with the sqlite error it wraps (those name the bag folder, not the file)."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and type(cause).__module__.startswith("sqlite3") and str(cause) not in text:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text
 
 
 _TYPESTORE = None

@@ -1,4 +1,7 @@
-"""`bag_to_dataset convert INPUT... --mapping SETUP --output DIR`: bags -> LeRobot v3.0 dataset."""
+"""`bag_to_dataset convert INPUT... --mapping NAME --output DIR`: bags -> LeRobot v3.0 dataset.
+
+Exit status: 0 every episode converted; 1 some failed (each reported, the others are in the
+dataset); 2 nothing converted, or a bad argument or mapping."""
 from __future__ import annotations
 
 import argparse
@@ -11,15 +14,20 @@ from .pipeline import ConversionError, convert
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="bag_to_dataset convert", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bag_to_dataset convert", description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n")[1])
     ap.add_argument("inputs", nargs="+", help="bag directories (ros2 bag record, sqlite3 or MCAP) or recorder "
                                               "session directories")
     ap.add_argument("-m", "--mapping", required=True,
-                    help="setup name in config/dataset (e.g. sim_so101) or a mapping YAML path")
+                    help="mapping name in config/dataset (sim, real, demo) or a mapping YAML path")
     ap.add_argument("-o", "--output", required=True, help="dataset root to create (or update)")
     ap.add_argument("--fps", type=int, help="override the mapping's fps")
     ap.add_argument("--task", help="task text for every episode (default: recorder metadata, then the mapping)")
-    ap.add_argument("--robot-type", help="robot_type (default: recorder metadata, then the mapping)")
+    ap.add_argument("--robot", help="robot whose joint names and limits apply (config/robots/<robot>.yaml; "
+                                    "default: the recorder metadata, then the mapping's robot)")
+    ap.add_argument("--namespace", help="ROS namespace the bags were recorded in; relative mapping topics resolve in "
+                                        "it (default: the recorder metadata, then /)")
+    ap.add_argument("--robot-type", help="robot_type (default: recorder metadata, then the mapping, then the robot)")
     ap.add_argument("--codec", choices=["libsvtav1", "av1", "libx264", "h264"], help="override the video codec")
     ap.add_argument("-j", "--workers", type=int, help="episodes converted in parallel (default: CPU cores)")
     ap.add_argument("--include-incomplete", action="store_true", help="also convert interrupted episodes")
@@ -31,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         result = convert(args.inputs, args.mapping, args.output, workers=args.workers, fps=args.fps,
                          task=args.task, robot_type=args.robot_type, codec=args.codec,
                          include_incomplete=args.include_incomplete, force=args.force,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, robot=args.robot, namespace=args.namespace)
     except (BagError, ConversionError, MappingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -47,10 +55,18 @@ def main(argv: list[str] | None = None) -> int:
                 if v["gaps"] or v["stale_frames"] or v["dropped_frames"]}
         if gaps:
             print(f"  {e['name']}: gaps (gaps, stale frames, dropped frames): {gaps}")
+        for feat, joints in (e.get("out_of_range") or {}).items():
+            for joint, v in joints.items():
+                print(f"  {e['name']}: WARNING {feat} {joint} reaches {v['worst']:.4g}, outside [{v['lower']:.4g}, "
+                      f"{v['upper']:.4g}] in {v['frames']} frames (kept: out_of_range: keep)")
     for bag, why in result.skipped:
         print(f"skipped {bag}: {why}")
     for bag, err in result.failures:
         print(f"FAILED {bag}: {err}", file=sys.stderr)
+    if result.failures:
+        total = len(result.episodes) + len(result.failures)
+        print(f"summary: {len(result.episodes)} of {total} episodes in {result.output}; {len(result.failures)} "
+              f"failed (listed above), {len(result.skipped)} skipped", file=sys.stderr)
     return 1 if result.failures else 0
 
 

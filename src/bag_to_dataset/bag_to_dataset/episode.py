@@ -80,7 +80,9 @@ def convert_episode(ep: EpisodeInput, mapping: Mapping, dest: Path, task: str, r
     tmp.mkdir(parents=True)
     try:
         with BagReader(ep) as bag:
+            integrity = bag.verify()       # a flipped byte fails the episode here, before any value is read
             summary = _convert(bag, ep, mapping, tmp, threads)
+            summary["integrity"] = integrity
         summary.update(task=task, robot_type=robot_type, source=str(ep.path), name=ep.name,
                        success=ep.episode_meta.get("success"))
         with open(tmp / SUMMARY, "w") as f:
@@ -158,6 +160,14 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
                            f"trim_idle_start={mapping.trim_idle_start}: nothing left to learn from")
         alignment.drop_first(k)
         arrays = {name: a[k:] for name, a in arrays.items()}
+    out_of_range = check_limits(arrays, mapping, alignment.frame_times_ns - alignment.start_ns)
+    if out_of_range and mapping.out_of_range == "fail":
+        feat, joint, info = next((f, j, i) for f, joints in out_of_range.items() for j, i in joints.items())
+        more = sum(len(j) for j in out_of_range.values()) - 1
+        raise BagError(f"{bag.path}: episode {ep.name}: {feat} {joint} reaches {info['worst']:.4g}, outside its "
+                       f"limits [{info['lower']:.4g}, {info['upper']:.4g}] ({mapping.robot}) in {info['frames']} frames "
+                       f"(first at {info['first_s']:.2f} s)" + (f"; {more} more joint(s) out of range" if more else "")
+                       + "; set out_of_range: keep in the mapping to keep such episodes")
     arrays["source_time_ns"] = alignment.frame_times_ns
 
     cameras: dict[str, _Camera] = {}
@@ -184,4 +194,27 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
     np.savez(out / "arrays.npz", **arrays, **{f"hist:{k}": c.hist.counts for k, c in cameras.items()})
     return {"length": alignment.length, "start_ns": alignment.start_ns, "videos": videos,
             "image_stats_frames": {k: len(c.sample) for k, c in cameras.items()},
-            "report": alignment.report, "trimmed_idle_frames": trimmed, "storage": [p.name for p in ep.storage_files()]}
+            "report": alignment.report, "trimmed_idle_frames": trimmed, "storage": [p.name for p in ep.storage_files()],
+            "out_of_range": out_of_range, "robot": mapping.robot}
+
+
+def check_limits(arrays: dict[str, np.ndarray], mapping: Mapping, times_ns: np.ndarray) -> dict:
+    """Joint values (in the episode's frames) beyond the robot's limits by more than range_margin of
+    the joint's range: {feature: {joint: {frames, worst, lower, upper, first_s}}}."""
+    out: dict[str, dict] = {}
+    for f in mapping.vector_features:
+        col = 0
+        for s in f.sources:
+            for k, lim in enumerate(s.limits or (None,) * len(s.names)):
+                if lim is not None:
+                    lo, hi = lim
+                    slack = mapping.range_margin * (hi - lo)
+                    v = arrays[f.name][:, col + k].astype(np.float64)
+                    bad = (v < lo - slack) | (v > hi + slack)
+                    if bad.any():
+                        worst = float(v[bad][np.argmax(np.abs(v[bad] - (lo + hi) / 2))])
+                        out.setdefault(f.name, {})[s.names[k]] = {
+                            "frames": int(bad.sum()), "worst": worst, "lower": lo, "upper": hi,
+                            "first_s": float(times_ns[int(np.argmax(bad))]) / 1e9}
+            col += len(s.names)
+    return out

@@ -110,15 +110,26 @@ def resolve_mapping(mapping: Mapping | str | Path, fps: int | None = None, task:
 def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output: str | Path, *,
             workers: int | None = None, fps: int | None = None, task: str | None = None,
             robot_type: str | None = None, codec: str | None = None, include_incomplete: bool = False,
-            force: bool = False, progress: bool = True, warn: Callable[[str], None] | None = None) -> ConversionResult:
-    """Convert bags / recorder sessions into a LeRobot v3.0 dataset at `output` (see module doc)."""
+            force: bool = False, progress: bool = True, warn: Callable[[str], None] | None = None,
+            robot: str | None = None, namespace: str | None = None) -> ConversionResult:
+    """Convert bags / recorder sessions into a LeRobot v3.0 dataset at `output` (see module doc).
+
+    `robot` and `namespace` override what each episode's recorder metadata says (plain bags have
+    none: robot then comes from the mapping's `robot`, namespace is /). An episode that cannot be
+    converted (unreadable episode.yaml, a mapping that does not fit it, a corrupt bag) is reported
+    in `failures`; the others still make the dataset."""
     warn = warn or log.warning
     m = resolve_mapping(mapping, fps, task, robot_type, codec)
     output = Path(output).absolute()
     result = ConversionResult(output=output)
 
-    todo: list[tuple[EpisodeInput, str, str | None]] = []
+    todo: list[tuple[EpisodeInput, str, str | None, Mapping]] = []
+    bound: dict[tuple, Mapping] = {}
+    ref: tuple[Mapping, str] | None = None     # the dataset's features: those of the first convertible episode
     for ep in discover_episodes(list(inputs)):
+        if ep.error:
+            result.failures.append((str(ep.path), ep.error))
+            continue
         status = ep.status
         if status == "discarded" or (status == "incomplete" and not include_incomplete):
             why = f"episode {ep.name} is {status}" + ("" if status == "discarded" else
@@ -131,8 +142,25 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
             result.failures.append((str(ep.path), f"episode {ep.name}: no task text (not in the recorder "
                                                   f"metadata; set task in the mapping or pass --task)"))
             continue
-        todo.append((ep, ep_task, robot_type or ep.robot_type or m.robot_type))
-    keys = [ep.cache_key(m.digest() + f"|{t}|{r}", FORMAT_VERSION) for ep, t, r in todo]
+        where = (robot or ep.robot, namespace or ep.namespace)
+        try:
+            if where not in bound:
+                bound[where] = m.bind(*where)
+        except MappingError as exc:
+            result.failures.append((str(ep.path), f"episode {ep.name}: {exc}"))
+            continue
+        bm = bound[where]
+        if ref is None:
+            ref = (bm, ep.name)
+        elif bm.signature() != ref[0].signature():
+            result.failures.append((str(ep.path), f"episode {ep.name}: recorded with robot {bm.robot}, episode "
+                                                  f"{ref[1]} with {ref[0].robot}: their features differ; one "
+                                                  f"dataset holds one robot, convert them separately"))
+            continue
+        todo.append((ep, ep_task, robot_type or ep.robot_type or m.robot_type or bm.robot, bm))
+    keys = [ep.cache_key(bm.digest() + f"|{t}|{r}", FORMAT_VERSION) for ep, t, r, bm in todo]
+    if ref is not None:
+        m = ref[0]
 
     marker = output / MARKER
     if output.exists() and any(output.iterdir()):
@@ -191,16 +219,16 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
     try:
         if workers == 1:
             for i in pending:
-                ep, t, r = todo[i]
+                ep, t, r, bm = todo[i]
                 try:
-                    done(i, _run_episode(ep, m, cache / keys[i], t, r, threads), None)
+                    done(i, _run_episode(ep, bm, cache / keys[i], t, r, threads), None)
                 except BagError as exc:
                     done(i, None, str(exc))
                 except Exception as exc:  # noqa: BLE001 - e.g. an encoder error fails its episode, not the run
                     done(i, None, f"{ep.path}: episode {ep.name}: {type(exc).__name__}: {exc}")
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-                futures = {pool.submit(_run_episode, todo[i][0], m, cache / keys[i], todo[i][1], todo[i][2],
+                futures = {pool.submit(_run_episode, todo[i][0], todo[i][3], cache / keys[i], todo[i][1], todo[i][2],
                                        threads): i for i in pending}
                 for fut in as_completed(futures):
                     i = futures[fut]
@@ -239,7 +267,7 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
             json.dump({"format": FORMAT_VERSION, "mapping": m.source, "mapping_digest": m.digest(),
                        "inputs": keys, "failures": result.failures, "skipped": result.skipped,
                        "episodes": [{k: e[k] for k in ("name", "source", "length", "task", "report", "success")}
-                                    | {"trimmed_idle_frames": e.get("trimmed_idle_frames", 0)}
+                                    | {k: e.get(k) for k in ("trimmed_idle_frames", "out_of_range", "integrity", "robot")}
                                     for e in episodes]}, f, indent=1, default=str, sort_keys=True)
         if output.exists():
             old = output.parent / f".{output.name}.old-{os.getpid()}"

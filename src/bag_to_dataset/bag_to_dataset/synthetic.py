@@ -17,11 +17,32 @@ from .bagio import typestore
 NS = 1_000_000_000
 
 
-def joint_values(t_ns: np.ndarray, n: int, phase: float = 0.0) -> np.ndarray:
-    """[len(t), n] smooth joint trajectories (rad) as a function of time."""
+def joint_values(t_ns: np.ndarray, n: int, phase: float = 0.0,
+                 limits: list[tuple[float, float]] | None = None) -> np.ndarray:
+    """[len(t), n] smooth joint trajectories (rad) as a function of time; with `limits`, each joint
+    moves over the middle 40 % of its range (what a real demonstration stays within)."""
     t = np.asarray(t_ns, dtype=np.float64)[:, None] / NS
     j = np.arange(n)[None, :]
-    return 0.5 * np.sin(0.7 * t + 0.9 * j + phase) + 0.05 * j
+    wave = np.sin(0.7 * t + 0.9 * j + phase)
+    if limits is None:
+        return 0.5 * wave + 0.05 * j
+    lo, hi = (np.asarray(x, dtype=np.float64)[None, :] for x in zip(*limits))
+    return (lo + hi) / 2 + 0.2 * (hi - lo) * wave
+
+
+def robot_limits(joint_names: list[str]) -> list[tuple[float, float]] | None:
+    """The limits of these joints from the first robot spec that has them all (None: no spec does)."""
+    from robot_common.paths import list_configs
+    from robot_common.spec import load_robot_spec
+
+    for robot in list_configs("robots"):
+        spec = load_robot_spec(robot)
+        lim = {j.name: (j.lower, j.upper) for j in spec.joints}
+        if spec.gripper:
+            lim[spec.gripper.joint] = (spec.gripper.lower, spec.gripper.upper)
+        if all(n in lim for n in joint_names):
+            return [lim[n] for n in joint_names]
+    return None
 
 
 def synth_image(k: int, width: int, height: int, camera: int = 0) -> np.ndarray:
@@ -87,6 +108,7 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
 
     streams: dict[str, Stream] = {}
     events: list[tuple[int, str, object]] = []   # (receive ns, topic, message)
+    limits = robot_limits(list(joint_names))      # values a converter's range check accepts
     order = list(joint_names)
     if shuffle:
         order = [order[i] for i in rng.permutation(len(order))]  # publishers need not use the spec's order
@@ -94,7 +116,7 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
     def add_joint_state(topic: str, rate: float, phase: float) -> None:
         h = _times(start_ns, duration, rate, rng, jitter)
         r = h + int(latency * NS) + (rng.uniform(0, latency, h.size) * NS).astype(np.int64)
-        vals = joint_values(h, len(joint_names), phase)
+        vals = joint_values(h, len(joint_names), phase, limits)
         streams[topic] = Stream(topic, h, r, vals, list(joint_names))
         perm = [joint_names.index(n) for n in order]
         for t, rt, v in zip(h, r, vals):
@@ -109,7 +131,7 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
         arm = [n for n in joint_names if n != gripper_joint]
         h = _times(start_ns, duration, leader_rate, rng, jitter)
         r = h + int(latency * NS)
-        vals = joint_values(h, len(joint_names), 0.6)
+        vals = joint_values(h, len(joint_names), 0.6, limits)
         streams["/arm_controller/joint_trajectory"] = Stream("/arm_controller/joint_trajectory", h, r,
                                                              vals[:, : len(arm)], arm)
         streams["/gripper_controller/commands"] = Stream("/gripper_controller/commands", h, r, vals[:, -1:],
@@ -189,7 +211,7 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
 
 
 def write_session(session_dir: Path, n_episodes: int, joint_names: list[str], *, robot: str, task: str,
-                  setup: str = "sim_so101", statuses: list[str] | None = None, **bag_kwargs) -> list[BagTruth]:
+                  setup: str = "sim", statuses: list[str] | None = None, **bag_kwargs) -> list[BagTruth]:
     """A recorder session folder laid out as docs/RECORDING_FORMAT.md describes."""
     session_dir = Path(session_dir)
     session_dir.mkdir(parents=True, exist_ok=True)

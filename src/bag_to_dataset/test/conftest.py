@@ -21,11 +21,16 @@ def fr3_spec():
     return load_robot_spec("fr3")
 
 
-def write_mapping(path: Path, base: str = "sim_so101", drop: tuple[str, ...] = (), **changes) -> Path:
-    """A mapping YAML derived from config/dataset/<base>.yaml (h264 by default: fast on small frames)."""
+DEFAULT_ROBOT = {"sim": "so101", "real": "fr3", "demo": "so101"}
+
+
+def write_mapping(path: Path, base: str = "sim", drop: tuple[str, ...] = (), **changes) -> Path:
+    """A mapping YAML derived from config/dataset/<base>.yaml (h264 by default: fast on small frames),
+    with a default robot for plain bags (recorder sessions name their own)."""
     with open(config_dir("dataset") / f"{base}.yaml") as f:
         data = yaml.safe_load(f)
     data["video"] = {"codec": "libx264", "crf": 23, "preset": "veryfast", "g": 2}
+    data["robot"] = DEFAULT_ROBOT[base]
     for k in drop:
         data["features"].pop(k)
     for k, v in changes.items():

@@ -141,7 +141,7 @@ def test_killed_run_resumes_to_the_same_dataset(tmp_path, so101_names, one_camer
 def test_bag_error_is_raised_for_a_non_bag_input(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BagError, match="holds no bag"):
-        convert([tmp_path / "empty"], "sim_so101", tmp_path / "ds", progress=False)
+        convert([tmp_path / "empty"], "sim", tmp_path / "ds", progress=False)
 
 
 def test_camera_resolution_change_between_episodes_is_explained(tmp_path, so101_names, one_camera_mapping):

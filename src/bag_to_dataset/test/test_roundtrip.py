@@ -120,7 +120,7 @@ def test_plain_sqlite3_bag_with_trajectory_action_via_cli(tmp_path, fr3_spec, ma
     names = fr3_spec.joint_names + [fr3_spec.gripper.joint]
     truth = write_bag(tmp_path / "plain_bag", names, storage="sqlite3", duration=1.5, trajectory=True,
                       gripper_joint=fr3_spec.gripper.joint, cameras={"front": (64, 48)}, wrench=True, pose=True)
-    mapping = mapping_factory(tmp_path / "map.yaml", base="gello_franka",
+    mapping = mapping_factory(tmp_path / "map.yaml", base="real",
                               drop=("observation.images.wrist", "observation.tactile.left_finger.image"),
                               **{"feature:observation.pose.object": {"topic": "/sim/object_pose", "type": "pose"}})
     out = tmp_path / "ds"
