@@ -5,9 +5,11 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from rosbags.rosbag2 import Reader
 
 from bag_to_dataset import convert, validate_dataset
+from bag_to_dataset.pipeline import ConversionError
 from bag_to_dataset.synthetic import NS, write_bag
 from recorder.episode_recorder import EpisodeRecorder, RecorderOptions
 from robot_common.paths import config_dir
@@ -66,3 +68,33 @@ def test_recorder_session_converts(tmp_path):
     again = convert([tmp_path / "session"], mapping, tmp_path / "ds_all", codec="h264", include_incomplete=True,
                     progress=False)
     assert again.ok and again.converted == 3 and validate_dataset(tmp_path / "ds_all") == []
+
+
+def test_a_namespaced_recording_converts_with_the_shipped_mapping(tmp_path):
+    """A recorder started with namespace:=left records /left/joint_states ...; the robot-agnostic
+    mapping's relative topics resolve in the namespace the recorder stored in episode.yaml."""
+    spec = load_robot_spec("so101")
+    names = spec.joint_names + [spec.gripper.joint]
+    src = write_bag(tmp_path / "src", names, duration=1.5, cameras={"front": (64, 48), "wrist": (64, 48)})
+    rec = EpisodeRecorder(tmp_path / "session", RecorderOptions(robot_type="so101_follower", robot="so101",
+                                                                namespace="/left", task="pick", setup="sim",
+                                                                fsync=False))
+    for topic in TOPICS:
+        rec.add_topic("/left" + topic, "sensor_msgs/msg/Image" if "cameras" in topic else "sensor_msgs/msg/JointState")
+    assert rec.start()[0]
+    with Reader(src.path) as reader:
+        for conn, t, raw in reader.messages():
+            rec.on_message("/left" + conn.topic, bytes(raw), t)
+    assert rec.save()[0] and rec.close()
+    meta = (tmp_path / "session" / "episode_000000" / "episode.yaml").read_text()
+    assert "namespace: /left" in meta and "robot: so101" in meta
+
+    result = convert([tmp_path / "session"], "sim", tmp_path / "ds", codec="h264", progress=False)
+    assert result.ok and result.converted == 1 and validate_dataset(tmp_path / "ds") == []
+    info = json.loads((tmp_path / "ds" / "meta" / "info.json").read_text())
+    assert info["robot_type"] == "so101_follower" and info["features"]["observation.state"]["names"] == names
+    # told another namespace, the converter looks there and lists what the bag has
+    with pytest.raises(ConversionError) as err:
+        convert([tmp_path / "session"], "sim", tmp_path / "ds2", namespace="/right", progress=False, codec="h264")
+    assert "missing topic(s) ['/right/cameras/front/image_raw'" in str(err.value)
+    assert "/left/joint_states" in str(err.value)

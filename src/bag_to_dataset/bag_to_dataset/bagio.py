@@ -179,6 +179,11 @@ class BagReader:
     def _files(self) -> str:
         return ", ".join(str(p) for p in self.episode.storage_files()) or str(self.path)
 
+    @property
+    def where(self) -> str:
+        """What an error names: the storage file(s) (the .db3 / .mcap), not only the bag folder."""
+        return self._files()
+
     def verify(self) -> dict:
         """Check every MCAP chunk's CRC (sqlite3 storage has no checksums to check)."""
         from .integrity import CorruptStorage, check_mcap
@@ -209,7 +214,7 @@ class BagReader:
         missing = [t for t in topics if t not in self.topics]
         if missing:
             have = ", ".join(f"{t} ({m}, {n})" for t, (m, n) in sorted(self.topics.items())) or "none"
-            raise BagError(f"{self.path}: episode {self.episode.name}: missing topic(s) {missing}; "
+            raise BagError(f"{self.where}: episode {self.episode.name}: missing topic(s) {missing}; "
                            f"the bag has: {have}")
 
     def messages(self, topics: list[str]) -> Iterator[tuple[str, str, int, memoryview]]:

@@ -94,7 +94,8 @@ def convert_episode(ep: EpisodeInput, mapping: Mapping, dest: Path, task: str, r
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, BagError):
             raise
-        raise BagError(f"{ep.path}: episode {ep.name}: {exc}") from exc
+        where = ", ".join(str(p) for p in ep.storage_files()) or str(ep.path)
+        raise BagError(f"{where}: episode {ep.name}: {exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -108,7 +109,7 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
         for s in f.sources:
             msgtype = bag.topics[s.topic][0]
             if msgtype not in SOURCE_TYPES[s.type]:
-                raise BagError(f"{bag.path}: episode {ep.name}: topic {s.topic} has type {msgtype}, "
+                raise BagError(f"{bag.where}: episode {ep.name}: topic {s.topic} has type {msgtype}, "
                                f"the mapping's '{s.type}' needs {SOURCE_TYPES[s.type]}")
             by_topic.setdefault(s.topic, []).append((_label(f.name, s, many), s))
 
@@ -125,10 +126,10 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
                     t = stamp if s.time == "header" else t_recv
                     values[lbl].append(vec)
             except (ValueError, KeyError) as exc:
-                raise BagError(f"{bag.path}: episode {ep.name}: {topic} message {len(times[lbl])} "
+                raise BagError(f"{bag.where}: episode {ep.name}: {topic} message {len(times[lbl])} "
                                f"(t={t_recv / 1e9:.3f}): {exc}") from exc
             if s.time == "header" and t == 0:
-                raise BagError(f"{bag.path}: episode {ep.name}: {topic} has header.stamp 0 "
+                raise BagError(f"{bag.where}: episode {ep.name}: {topic} has header.stamp 0 "
                                f"(unset by the publisher); map it with time: receive")
             times[lbl].append(t)
 
@@ -151,12 +152,12 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
         arrays[f.name] = np.concatenate(parts, axis=1).astype(np.float32)
         if not np.all(np.isfinite(arrays[f.name])):
             bad = int((~np.isfinite(arrays[f.name])).any(axis=1).sum())
-            raise BagError(f"{bag.path}: episode {ep.name}: {f.name} has non-finite values in {bad} frames")
+            raise BagError(f"{bag.where}: episode {ep.name}: {f.name} has non-finite values in {bad} frames")
     trimmed = 0
     if mapping.trim_idle_start > 0:
         k = trimmed = first_motion(arrays["action"], mapping.trim_idle_start)
         if k >= alignment.length - 1:
-            raise BagError(f"{bag.path}: episode {ep.name}: the action never moves more than "
+            raise BagError(f"{bag.where}: episode {ep.name}: the action never moves more than "
                            f"trim_idle_start={mapping.trim_idle_start}: nothing left to learn from")
         alignment.drop_first(k)
         arrays = {name: a[k:] for name, a in arrays.items()}
@@ -164,7 +165,7 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
     if out_of_range and mapping.out_of_range == "fail":
         feat, joint, info = next((f, j, i) for f, joints in out_of_range.items() for j, i in joints.items())
         more = sum(len(j) for j in out_of_range.values()) - 1
-        raise BagError(f"{bag.path}: episode {ep.name}: {feat} {joint} reaches {info['worst']:.4g}, outside its "
+        raise BagError(f"{bag.where}: episode {ep.name}: {feat} {joint} reaches {info['worst']:.4g}, outside its "
                        f"limits [{info['lower']:.4g}, {info['upper']:.4g}] ({mapping.robot}) in {info['frames']} frames "
                        f"(first at {info['first_s']:.2f} s)" + (f"; {more} more joint(s) out of range" if more else "")
                        + "; set out_of_range: keep in the mapping to keep such episodes")
@@ -188,7 +189,7 @@ def _convert(bag: BagReader, ep: EpisodeInput, mapping: Mapping, out: Path, thre
                 try:
                     cam.offer(k, raw, msgtype)
                 except ValueError as exc:
-                    raise BagError(f"{bag.path}: episode {ep.name}: {topic} message {k} "
+                    raise BagError(f"{bag.where}: episode {ep.name}: {topic} message {k} "
                                    f"(t={t_recv / 1e9:.3f}): {exc}") from exc
     videos = {key: cam.finish() for key, cam in cameras.items()}
     np.savez(out / "arrays.npz", **arrays, **{f"hist:{k}": c.hist.counts for k, c in cameras.items()})

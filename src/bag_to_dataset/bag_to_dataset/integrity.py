@@ -94,7 +94,10 @@ def salvage_hint(bag_dir: Path) -> str:
         return f"`recorder repair` cannot salvage it: {err.strerror}"
     if report.bad_chunks and not report.messages:
         return "`recorder repair` cannot salvage it: every chunk fails its CRC check"
-    if not report.truncated and not report.bad_chunks and report.messages:
+    if not report.messages:
+        return (f"`{REPAIR_COMMAND} {bag_dir}` can make it readable, but no message was completely written before "
+                f"the cut: it would hold 0 messages")
+    if not report.truncated and not report.bad_chunks:
         return (f"its records are complete ({report.messages} messages), so `recorder repair` would only rebuild "
                 f"the index: `{REPAIR_COMMAND} {bag_dir}`")
     return f"`{REPAIR_COMMAND} {bag_dir}` can salvage it: {report.note}"
