@@ -66,7 +66,7 @@ def main() -> int:
     topics = [{"name": "/joint_states", "type": "sensor_msgs/msg/JointState", "qos": "reliable", "depth": 1000}]
     topics += [{"name": f"/cameras/cam{i}/image_raw", "type": "sensor_msgs/msg/Image", "qos": "reliable",
                 "depth": 30, "optional": True} for i in range(MAX_CAMERAS)]
-    setup.write_text(yaml.safe_dump({"robot_type": "bench", "topics": topics}))
+    setup.write_text(yaml.safe_dump({"topics": topics}))
     session = work / "session"
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     node = NodeProcess(python_module_cmd("recorder.recorder_node", "--ros-args", "-p", f"setup:={setup}",

@@ -59,25 +59,10 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
 
 
 def stage_convert(a: argparse.Namespace, out: Path) -> None:
-    import yaml
-
-    from robot_common.paths import config_dir
-
-    # The shipped sim mapping, with three changes. Receive times: sim stamps (sim time) and teleop
-    # stamps (wall time) drift apart when the machine cannot keep the sim at real time; what the
-    # recorder received shares one clock. The cube's pose from /sim/object_pose as
-    # observation.pose.object, which the CPU-sized policy uses in place of camera images. And the
-    # still frames at each episode's start trimmed (the expert waits for the teleop gate to engage):
-    # they would teach the policy to stay at the start pose.
-    mapping = yaml.safe_load((config_dir("dataset") / f"sim_{a.robot}.yaml").read_text())
-    for feature in mapping["features"].values():
-        feature["time"] = "receive"
-    mapping["features"]["observation.pose.object"] = {"topic": "/sim/object_pose", "type": "pose", "time": "receive",
-                                                    "policy": "hold", "tolerance": 0.25}
-    mapping["trim_idle_start"] = 0.02
-    path = out / f"sim_{a.robot}_demo_mapping.yaml"
-    path.write_text(yaml.safe_dump(mapping, sort_keys=False))
-    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", str(path),
+    # config/dataset/demo.yaml: receive times, the cube's pose as observation.pose.object, the
+    # still frames at each episode's start trimmed (that file says why); the robot comes from the
+    # recorder's episode.yaml
+    run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", "demo",
                    "--output", str(out / "dataset"), "--fps", str(int(a.fps)), "--codec", "h264"))
     run(module_cmd("bag_to_dataset.validate_cli", str(out / "dataset")))
 

@@ -101,7 +101,7 @@ def record_episodes(robot: str, session: Path, episodes: int, task: str, logs: P
             stack.start("teleop", "teleop.teleop_node", robot=robot,
                         **{"leader.type": "topic", "leader.stale_after": 1.5})
         stack.start("expert", "sim.expert_node", robot=robot, mode="leader" if through_teleop else "direct")
-        stack.start("recorder", "recorder.recorder_node", setup=f"sim_{robot}", session_dir=str(session),
+        stack.start("recorder", "recorder.recorder_node", setup="sim", robot=robot, session_dir=str(session),
                     task=task, operator="scripted expert", robot_type=robot)
         for name in ("/sim/reset", "/expert/run_episode", "/recorder/start"):
             probe.node.create_client(Trigger, name).wait_for_service(60)

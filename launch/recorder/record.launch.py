@@ -1,29 +1,30 @@
-"""Episode recorder for one setup (config/recorder/<setup>.yaml).
+"""Episode recorder for one setup (config/recorder/<setup>.yaml) and one robot.
 
-    ros2 launch recorder record.launch.py setup:=sim_so101 task:="pick the cube and place it in the target"
+    ros2 launch recorder record.launch.py setup:=sim robot:=so101 task:="pick the cube and place it in the target"
     ros2 run recorder record --episodes 50 --episode-time 30 --reset-time 10     # in a terminal
 
 Needs a full ROS 2 install (launch, launch_ros); the recorder node itself runs anywhere.
 """
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 
-SETUPS = ["sim_so101", "sim_fr3", "gello_franka"]
+SETUPS = ["sim", "real"]
 
 
 def generate_launch_description() -> LaunchDescription:
     args = [
-        DeclareLaunchArgument("setup", default_value="sim_so101", choices=SETUPS,
+        DeclareLaunchArgument("setup", default_value="sim", choices=SETUPS,
                               description="topic set to record: config/recorder/<setup>.yaml"),
+        DeclareLaunchArgument("robot", default_value="so101",
+                              description="follower arm, stored with every episode: config/robots/<robot>.yaml"),
         DeclareLaunchArgument("session_dir", default_value="",
                               description="session folder (an existing one is resumed); empty: a new dated one"),
-        DeclareLaunchArgument("output_root", default_value="output/recordings",
-                              description="where new session folders are created"),
+        DeclareLaunchArgument("output_root", default_value="~/robot_data/recordings",
+                              description="where new session folders are created (~ is expanded)"),
         DeclareLaunchArgument("task", default_value="", description="task text stored with every episode"),
         DeclareLaunchArgument("operator", default_value="", description="who records"),
         DeclareLaunchArgument("max_episode_s", default_value="0.0",
@@ -37,8 +38,8 @@ def generate_launch_description() -> LaunchDescription:
         name="recorder",
         output="screen",
         parameters=[{
-            "setup": PathJoinSubstitution([FindPackageShare("recorder"), "config", "recorder",
-                                           [LaunchConfiguration("setup"), ".yaml"]]),
+            "setup": LaunchConfiguration("setup"),     # the node finds config/recorder/<setup>.yaml itself
+            "robot": LaunchConfiguration("robot"),
             "session_dir": LaunchConfiguration("session_dir"),
             "output_root": LaunchConfiguration("output_root"),
             "task": ParameterValue(LaunchConfiguration("task"), value_type=str),
