@@ -42,5 +42,6 @@ setup(
         "convert = bag_to_dataset.convert_cli:main",
         "inspect = bag_to_dataset.inspect_cli:main",
         "validate = bag_to_dataset.validate_cli:main",
+        "edit = bag_to_dataset.edit_cli:main",
     ]},
 )
