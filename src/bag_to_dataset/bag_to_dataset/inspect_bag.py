@@ -11,6 +11,7 @@ NS = 1_000_000_000
 def inspect_episode(ep: EpisodeInput, gap_factor: float = 3.0, min_gap: float = 0.0) -> dict:
     """A gap is an interval longer than max(gap_factor x the topic's median period, min_gap) seconds."""
     with BagReader(ep) as bag:
+        integrity = bag.verify()          # a chunk whose CRC fails is an error here, as in convert
         times: dict[str, list[int]] = {t: [] for t in bag.topics}
         for topic, _, t, _ in bag.messages(list(bag.topics)):
             times[topic].append(t)
@@ -32,13 +33,20 @@ def inspect_episode(ep: EpisodeInput, gap_factor: float = 3.0, min_gap: float = 
                 "storage": [p.name for p in ep.storage_files()],
                 "duration_s": round((bag.end_ns - bag.start_ns) / NS, 6),
                 "messages": sum(e["count"] for e in topics.values()),
-                "task": ep.task, "robot_type": ep.robot_type, "topics": topics}
+                "task": ep.task, "robot_type": ep.robot_type, "robot": ep.robot, "namespace": ep.namespace,
+                "integrity": integrity, "topics": topics}
 
 
 def format_report(report: dict) -> str:
     lines = [f"{report['path']}  ({report['status']}, {', '.join(report['storage'])})",
              f"  duration {report['duration_s']:.3f} s, {report['messages']} messages"
-             + (f", task: {report['task']!r}" if report.get("task") else "")]
+             + (f", task: {report['task']!r}" if report.get("task") else "")
+             + (f", robot: {report['robot']}" if report.get("robot") else "")
+             + (f", namespace: {report['namespace']}" if report.get("namespace") not in (None, "/") else "")]
+    crc = report.get("integrity") or {}
+    if crc.get("chunks"):
+        lines.append(f"  MCAP chunks: {crc['chunks']}, CRC checked {crc['crc_checked']}"
+                     + (f", {crc['crc_missing']} written without CRC" if crc["crc_missing"] else ""))
     width = max((len(t) for t in report["topics"]), default=5)
     lines.append(f"  {'topic':<{width}}  {'type':<36} {'count':>7} {'rate Hz':>9} {'dur s':>8} {'gaps':>5} {'max gap s':>10}")
     for topic, e in report["topics"].items():

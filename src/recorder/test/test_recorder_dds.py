@@ -289,3 +289,43 @@ def test_sigkill_at_any_moment_loses_no_saved_episode_and_every_cut_one_is_repai
         js = ids.get("/joint_states", [])
         assert not js or js == list(range(js[0], js[0] + len(js)))   # a gap-free prefix (or 0 messages)
         assert meta["topics"]["/joint_states"]["count"] == len(js)
+
+
+def test_a_namespaced_recorder_records_and_serves_in_its_namespace(load, tmp_path):
+    """`-r __ns:=/left`: relative setup topics record /left/..., the services are /left/recorder/*,
+    episode.yaml says where; nothing answers at /recorder/*."""
+    import json
+
+    import yaml
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from recorder.recorder_node import STATUS_QOS
+    from robot_common.testing import NodeProcess, ProbeNode
+
+    setup = tmp_path / "setup.yaml"
+    setup.write_text(yaml.safe_dump({"topics": [{"name": "joint_states", "type": JS, "qos": "reliable",
+                                                 "depth": 500}]}))
+    session = tmp_path / "session"
+    node = NodeProcess(python_module_cmd("recorder.recorder_node", "--ros-args", "-r", "__ns:=/left", "-p",
+                                         f"setup:={setup}", "-p", f"session_dir:={session}", "-p", "fsync:=false",
+                                         "-p", "robot:=fr3"), tmp_path / "recorder.log")
+    pub = load.start("--joint-hz", "100", "--cameras", "0", "--duration", "60", "--depth", "200",
+                     "--joint-topics", "/left/joint_states", "/joint_states")
+    try:
+        with ProbeNode("ns_probe") as probe:
+            statuses = probe.collect(String, "/left/recorder/status", qos=STATUS_QOS)
+            wait_for(lambda: bool(statuses), 60, what="/left/recorder/status")
+            assert probe.call(Trigger, "/left/recorder/start", timeout=30).success
+            wait_for(lambda: json.loads(statuses[-1][1].data)["topics"]["/left/joint_states"]["count"] > 50, 30,
+                     what="/left/joint_states recorded")
+            res = probe.call(Trigger, "/left/recorder/save", timeout=30)
+            assert res.success and res.message.startswith("saved episode 0 (/left/joint_states="), res.message
+            assert not probe.node.create_client(Trigger, "/recorder/start").wait_for_service(timeout_sec=1.0)
+    finally:
+        node.stop()
+        pub.stop()
+    meta = read_yaml(session / "episode_000000" / "episode.yaml")
+    assert meta["namespace"] == "/left" and meta["robot"] == "fr3" and meta["robot_type"] == "fr3"
+    assert list(meta["topics"]) == ["/left/joint_states"] and meta["status"] == "complete"
+    assert set(frame_ids(session / "episode_000000")) == {"/left/joint_states"}
