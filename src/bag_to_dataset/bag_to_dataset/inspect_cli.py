@@ -1,4 +1,6 @@
-"""`bag_to_dataset inspect BAG_OR_SESSION...`: topics, types, counts, rates, durations, gaps, per bag."""
+"""`bag_to_dataset inspect BAG_OR_SESSION...`: topics, types, counts, rates, durations, gaps, per bag.
+
+Exit status: 0 every bag read, 1 some could not be (each named on an error line), 2 none could."""
 from __future__ import annotations
 
 import argparse
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_report(r))
     if args.json:
         print(json.dumps(reports, indent=1))
-    return rc
+    return 2 if rc and not reports else rc     # 2: no input could be read; 1: some could not
 
 
 if __name__ == "__main__":

@@ -44,12 +44,36 @@ class Problems(list):
 
 
 def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
-    root = Path(root)
+    """Every problem found, one line each; a file that cannot be read at all is one problem naming
+    it (the checks that depend on it are then skipped)."""
+    try:
+        return _validate(Path(root), decode_video)
+    except _Unreadable as exc:
+        return [str(exc)]
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read(path: Path, reader):
+    try:
+        return reader(path)
+    except FileNotFoundError:
+        raise _Unreadable(f"{path}: missing") from None
+    except Exception as exc:  # noqa: BLE001 - json, pyarrow and OS errors all mean "cannot read this file"
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise _Unreadable(f"{path}: cannot be read: {type(exc).__name__}: {text}") from None
+
+
+def _validate(root: Path, decode_video: bool) -> list[str]:
     p = Problems()
     info_path = root / INFO_PATH
     if not info_path.exists():
         return [f"{info_path}: missing"]
-    info = json.loads(info_path.read_text())
+    info = _read(info_path, lambda f: json.loads(f.read_text()))
+    if not isinstance(info, dict):
+        return [f"{info_path}: not a JSON object"]
     for k in INFO_KEYS:
         if k not in info:
             p.add(f"info.json: missing '{k}'")
@@ -89,7 +113,7 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
 
     # tasks
     tasks_path = root / TASKS_PATH
-    tasks = pd.read_parquet(tasks_path) if tasks_path.exists() else None
+    tasks = _read(tasks_path, pd.read_parquet) if tasks_path.exists() else None
     if tasks is None:
         p.add(f"{TASKS_PATH}: missing")
     elif tasks.index.name != "task" or "task_index" not in tasks.columns:
@@ -106,7 +130,8 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
     if not ep_files:
         p.add(f"{EPISODES_DIR}: no parquet files")
         return p
-    eps = pd.concat([pd.read_parquet(f).assign(_file=str(f.relative_to(root))) for f in ep_files], ignore_index=True)
+    eps = pd.concat([_read(f, pd.read_parquet).assign(_file=str(f.relative_to(root))) for f in ep_files],
+                    ignore_index=True)
     missing = [c for c in EPISODE_COLUMNS if c not in eps.columns]
     missing += [f"videos/{k}/{x}" for k in video_keys for x in ("chunk_index", "file_index", "from_timestamp",
                                                                 "to_timestamp") if f"videos/{k}/{x}" not in eps.columns]
@@ -141,7 +166,7 @@ def validate_dataset(root: str | Path, decode_video: bool = True) -> list[str]:
     frames = []
     for f in data_paths:
         rel = f.relative_to(root)
-        t = pq.read_table(f)
+        t = _read(f, pq.read_table)
         cols = set(t.column_names)
         need = [k for k, ft in feats.items() if ft.get("dtype") not in ("video", "image")]
         if set(need) - cols:
@@ -214,7 +239,7 @@ def _check_stats(root: Path, feats: dict, p: Problems) -> None:
     if not path.exists():
         p.add(f"{STATS_PATH}: missing")
         return
-    stats = json.loads(path.read_text())
+    stats = _read(path, lambda f: json.loads(f.read_text()))
     for k, ft in feats.items():
         if ft["dtype"] == "string":
             continue

@@ -213,3 +213,19 @@ def test_a_truncated_mcap_error_says_whether_repair_can_salvage_it(tmp_path, crc
     assert report.messages == recovered > 0
     assert convert([session / "episode_000000"], mapping, tmp_path / "ds2", include_incomplete=True,
                    progress=False).ok
+
+
+def test_unreadable_dataset_files_are_named_by_validate(tmp_path, so101_names, mapping_factory):
+    write_session(tmp_path / "s", 1, so101_names, robot="so101", task="t", cameras={"front": (64, 48)}, duration=1.0)
+    mapping = mapping_factory(tmp_path / "m.yaml", drop=("observation.images.wrist",))
+    assert convert([tmp_path / "s"], mapping, tmp_path / "ds", progress=False).ok
+    data = next((tmp_path / "ds" / "data").rglob("*.parquet"))
+    data.write_bytes(data.read_bytes()[:100])
+    problems = validate_dataset(tmp_path / "ds")
+    assert len(problems) == 1 and problems[0].startswith(f"{data}: cannot be read: "), problems
+    info = tmp_path / "ds" / "meta" / "info.json"
+    info.write_text("{not json")
+    run = subprocess.run([sys.executable, "-m", "bag_to_dataset.validate_cli", str(tmp_path / "ds")], env=ros_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"{info}: cannot be read: JSONDecodeError" in run.stdout

@@ -358,7 +358,9 @@ def repair_session(session_dir: Path) -> list[RepairReport]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="recorder repair", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="recorder repair", description=__doc__.split("\n\n")[0],
+                                 epilog="Exit status: 0 every episode readable, 1 one could not be repaired "
+                                        "(the others are), 2 a path that is no session or bag.")
     ap.add_argument("paths", nargs="+", type=Path, help="session directories or episode bag directories")
     args = ap.parse_args(argv)
     status = 0
@@ -369,17 +371,19 @@ def main(argv: list[str] | None = None) -> int:
             elif path.is_dir():
                 reports = [repair_episode(path)]
             else:
-                raise RepairError(f"{path} is neither a session nor a bag directory")
+                print(f"error: {path} is neither a session nor a bag directory", file=sys.stderr)
+                status = 2
+                continue
         except (RepairError, OSError, ValueError, yaml.YAMLError) as err:
             print(f"error: {err}", file=sys.stderr)
-            status = 1
+            status = max(status, 1)
             continue
         if not reports:
             print(f"{path}: every episode is complete and readable")
         for r in reports:
             if r.error:
                 print(f"error: {r.bag}: {r.note}", file=sys.stderr)
-                status = 1
+                status = max(status, 1)
             else:
                 print(f"{r.bag}: {'repaired, ' if r.needed else ''}{r.note}")
     return status

@@ -230,3 +230,40 @@ def test_repair_recovers_every_flushed_message_wherever_the_file_is_cut(tmp_path
     assert recovered == sorted(recovered) and recovered[-1] == 300 and recovered[-2] >= 250
     rec.close()                                            # shutdown closes it readable, as incomplete
     assert [r.needed for r in repair_session(tmp_path / "s")] == [False]
+
+
+def test_repair_goes_on_past_a_bad_episode_and_recovers_empty_ones(tmp_path):
+    import subprocess
+
+    from robot_common.testing import python_module_cmd, ros_env
+
+    rec = make_recorder(tmp_path / "s")
+    for _ in range(3):
+        rec.start()
+        record(rec, 100, 4)
+        assert rec.writer.sync()
+        rec._current.bag.flush()
+        rec.save()
+    assert rec.close()
+    s = tmp_path / "s"
+    for i in range(3):                                 # as a kill would leave them: no summary, no metadata
+        (s / f"episode_{i:06d}" / "metadata.yaml").unlink()
+    cut = s / "episode_000000" / "episode_000000_0.mcap"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    (s / "episode_000001" / "episode_000001_0.mcap").write_bytes(b"not an mcap file" * 10)
+    empty = s / "episode_000002" / "episode_000002_0.mcap"
+    empty.write_bytes(b"")                             # a kill before the header reached the disk
+    proc = subprocess.run(python_module_cmd("recorder.repair", str(s)), capture_output=True, text=True,
+                          env=ros_env(), timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "episode_000001: cannot be repaired" in proc.stderr and "bad magic" in proc.stderr
+    assert "episode_000000: repaired, " in proc.stdout and "episode_000002: repaired, 0 messages recovered" in proc.stdout
+    assert bag_readable(s / "episode_000000") and bag_readable(s / "episode_000002")
+    with Reader(s / "episode_000002") as reader:      # the topics are there, with 0 messages
+        assert {c.topic for c in reader.connections} == {"/joint_states", "/cameras/front/image_raw"}
+        assert reader.message_count == 0
+    meta = read_yaml(s / "episode_000002" / "episode.yaml")
+    assert meta["status"] == "incomplete" and meta["topics"]["/joint_states"]["count"] == 0
+    bad = subprocess.run(python_module_cmd("recorder.repair", str(tmp_path / "nothing_here")), capture_output=True,
+                         text=True, env=ros_env(), timeout=60)
+    assert bad.returncode == 2 and "neither a session nor a bag directory" in bad.stderr

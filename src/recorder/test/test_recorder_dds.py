@@ -329,3 +329,17 @@ def test_a_namespaced_recorder_records_and_serves_in_its_namespace(load, tmp_pat
     assert meta["namespace"] == "/left" and meta["robot"] == "fr3" and meta["robot_type"] == "fr3"
     assert list(meta["topics"]) == ["/left/joint_states"] and meta["status"] == "complete"
     assert set(frame_ids(session / "episode_000000")) == {"/left/joint_states"}
+
+
+def test_resuming_a_session_with_an_unrepairable_episode_keeps_recording(recorder, tmp_path):
+    session = tmp_path / "session"
+    (session / "episode_000000").mkdir(parents=True)
+    (session / "session.yaml").write_text("robot: so101\n")
+    (session / "episode_000000" / "episode_000000_0.mcap").write_bytes(b"garbage" * 50)
+    (session / "episode_000000" / "episode.yaml").write_text("status: [unclosed\n")
+    setup = recorder.setup_file([{"name": "joint_states", "type": JS, "qos": "reliable"}])
+    node = recorder.start(setup, session)
+    assert node.alive and "episode_000000 cannot be repaired" in node.log() and "Traceback" not in node.log()
+    assert recorder.status()["episode_index"] == 1
+    assert recorder.call("start")[0] and recorder.call("save")[0]
+    assert read_yaml(session / "episode_000001" / "episode.yaml")["status"] == "complete"
