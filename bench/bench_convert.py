@@ -17,10 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for pkg in ("bag_to_dataset", "robot_common"):
-    sys.path.insert(0, str(ROOT / "src" / pkg))
-
 W, H = 640, 480
 CAMERA_NAMES = ["front", "wrist", "side"]
 
@@ -53,7 +49,9 @@ def write_bags(folder: Path, cameras: int, episodes: int, seconds: float) -> lis
 def mapping_file(folder: Path, cameras: int, codec: str) -> Path:
     import yaml
 
-    with open(ROOT / "config" / "dataset" / "sim.yaml") as f:
+    from robot_common.paths import find_config
+
+    with open(find_config("dataset", "sim")) as f:
         data = yaml.safe_load(f)
     feats = {k: v for k, v in data["features"].items() if not k.startswith("observation.images.")}
     for c in range(cameras):

@@ -11,6 +11,9 @@ It reports the highest level recorded with zero loss. The machine is shared: the
 printed before and after, and a loss under a high load average is not a verdict on the recorder.
 
     python bench/bench_recorder.py [--seconds 6] [--levels 1x640x480@30,2x640x480@30,...]
+
+(`make bench` runs it with the workspace installed; from a checkout without a build:
+PYTHONPATH=$(ls -d src/*/ | tr '\n' :) python bench/bench_recorder.py)
 """
 from __future__ import annotations
 
@@ -23,9 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for pkg in ("recorder", "robot_common"):
-    sys.path.insert(0, str(ROOT / "src" / pkg))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 

@@ -79,6 +79,26 @@ def check_mcap(path: Path) -> McapCheck:
     return result
 
 
+def chunk_data_ranges(path: Path) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of each chunk's records in an MCAP file: the bytes its CRC covers
+    (for diagnostics and fault-injection tests)."""
+    import struct
+
+    data, pos, out = Path(path).read_bytes(), 8, []
+    while pos + 9 <= len(data):
+        op, length = data[pos], struct.unpack_from("<Q", data, pos + 1)[0]
+        if op == 0x06:
+            body = pos + 9
+            (clen,) = struct.unpack_from("<I", data, body + 28)      # after start, end, size (8 each), crc (4)
+            comp_end = body + 32 + clen
+            (size,) = struct.unpack_from("<Q", data, comp_end)
+            out.append((comp_end + 8, comp_end + 8 + size))
+        if op == 0x0F:                                               # data end: the summary follows
+            break
+        pos += 9 + length
+    return out
+
+
 def salvage_hint(bag_dir: Path) -> str:
     """One sentence: can `recorder repair` rebuild this bag, how much would it recover, and the
     command to run; or why it cannot."""

@@ -4,7 +4,6 @@ fit, a mapping that does not parse, a broken sqlite3 file, a truncated MCAP bag.
 from __future__ import annotations
 
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from rosbags.rosbag2 import Reader
 
 from bag_to_dataset import convert, validate_dataset
 from bag_to_dataset.bagio import BagError, BagReader, discover_episodes
+from bag_to_dataset.integrity import chunk_data_ranges
 from bag_to_dataset.synthetic import NS, typestore, write_bag, write_session
 from recorder.episode_recorder import EpisodeRecorder, RecorderOptions
 from recorder.repair import repair_episode
@@ -51,23 +51,6 @@ def record_session(root: Path, names: list[str], n: int, edit=None) -> Path:
         assert rec.save()[0]
     assert rec.close()
     return root / "session"
-
-
-def chunk_data_ranges(path: Path) -> list[tuple[int, int]]:
-    """(start, end) byte offsets of each MCAP chunk's records (the bytes its CRC covers)."""
-    data, pos, out = path.read_bytes(), 8, []
-    while pos + 9 <= len(data):
-        op, length = data[pos], struct.unpack_from("<Q", data, pos + 1)[0]
-        if op == 0x06:
-            body = pos + 9
-            (clen,) = struct.unpack_from("<I", data, body + 28)
-            comp_end = body + 32 + clen
-            (size,) = struct.unpack_from("<Q", data, comp_end)
-            out.append((comp_end + 8, comp_end + 8 + size))
-        if op == 0x0F:
-            break
-        pos += 9 + length
-    return out
 
 
 def flip(path: Path, rng: np.random.Generator, count: int = 16) -> None:
