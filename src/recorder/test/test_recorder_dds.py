@@ -185,14 +185,15 @@ def test_keyboard_front_end_in_a_terminal(recorder, load, tmp_path):
 
     try:
         expect("recording episode 0", timeout=90)     # includes start-up and discovery on a loaded machine
-        time.sleep(0.5)
+        # the load publisher may still be matching when the front end starts the first episode
+        recorder.wait_status(lambda s: s["topics"]["/joint_states"]["count"] > 10, 60, "joint states in episode 0")
         os.write(master, b"\x1b[C")                   # right arrow: save, reset 0.5 s, next
         expect("saved episode 0")
         expect("recording episode 1")
         os.write(master, b"\x1b[D")                   # left arrow: discard, reset, again
         expect("discarded episode 1 (recording)")
         expect("recording episode 1")
-        time.sleep(0.5)
+        recorder.wait_status(lambda s: s["topics"]["/joint_states"]["count"] > 10, 60, "joint states in episode 1")
         os.write(master, b"\x1b")                     # Esc: save and quit
         expect("saved episode 1")
         expect("done: 2 episode(s) saved")
