@@ -94,6 +94,17 @@ def test_metadata_round_trip_and_rosbag2_layout(tmp_path):
         summary = make_reader(f).get_summary()
         assert summary.statistics.message_count == 320
         assert {c.topic for c in summary.channels.values()} == {"/joint_states", "/cameras/front/image_raw"}
+    with open(ep / "episode_000000_0.mcap", "rb") as f:   # every chunk has a CRC, and it checks out
+        reader = make_reader(f, validate_crcs=True)
+        assert sum(1 for _ in reader.iter_messages()) == 320
+        assert all(ci.chunk_length > 0 for ci in reader.get_summary().chunk_indexes)
+        assert reader.get_header().profile == "ros2"
+    from mcap.records import Chunk
+    from mcap.stream_reader import StreamReader
+
+    with open(ep / "episode_000000_0.mcap", "rb") as f:
+        chunks = [r for r in StreamReader(f, emit_chunks=True).records if isinstance(r, Chunk)]
+    assert chunks and all(c.uncompressed_crc != 0 for c in chunks)
 
 
 def test_discard_leaves_nothing_and_reuses_the_index(tmp_path):
