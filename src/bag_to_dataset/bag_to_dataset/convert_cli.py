@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BagError, ConversionError, MappingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # e.g. an output folder that cannot be written
+        print(f"error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     if result.up_to_date:
         print(f"{result.output}: up to date ({len(result.episodes)} episodes from the same inputs); "
               f"use --force to convert again")
