@@ -43,5 +43,6 @@ setup(
     license="Apache-2.0",
     entry_points={"console_scripts": [
         "realman_bridge = robot_common.realman_bridge:main",
+        "gen_descriptions = robot_common.description:main",
     ]},
 )

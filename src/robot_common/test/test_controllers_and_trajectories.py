@@ -4,11 +4,11 @@ import yaml
 
 from robot_common.conversions import make_trajectory
 from robot_common.paths import source_root
-from robot_common.spec import ROBOTS, load_robot_spec
+from robot_common.spec import list_robots, load_robot_spec
 from robot_common.trajectory_check import TrajectoryRejected, check_trajectory, check_trajectory_data
 
 
-@pytest.mark.parametrize("robot", ROBOTS)
+@pytest.mark.parametrize("robot", list_robots())
 def test_controller_config_matches_robot(robot):
     spec = load_robot_spec(robot)
     cfg = yaml.safe_load((source_root() / "config" / "controllers" / f"{robot}.yaml").read_text())

@@ -3,7 +3,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from robot_common.spec import ROBOTS
+from robot_common.spec import list_robots
 from robot_common.urdf_model import UrdfModel
 from sim.config import load_sim_config
 from sim.env import SimEnv
@@ -14,7 +14,7 @@ from sim.trajectory import JointTrajectoryGoal, TrajectoryPoint, TrajectoryRejec
 TRACKING_BOUND = 0.01     # rad: max |desired - measured| during a 1 s move at ~0.5 rad/s
 
 
-@pytest.mark.parametrize("robot", ROBOTS)
+@pytest.mark.parametrize("robot", list_robots())
 def test_mjcf_kinematics_and_limits_match_the_description(robot):
     cfg = load_sim_config(robot)
     spec = cfg.spec
