@@ -1,15 +1,19 @@
-"""Both UVC cameras of the default setup (front scene camera, wrist camera) from config/cameras/."""
-from launch.substitutions import PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+"""Every UVC camera of the setup (config/cameras/uvc_*.yaml: the front scene camera and the wrist
+camera), each as camera.launch.py runs it.
+
+    ros2 launch sensors cameras.launch.py
+"""
+from launch.actions import GroupAction
 
 from launch import LaunchDescription
+from robot_common.launch_support import declare_namespace, include, passed
+from robot_common.paths import list_configs
+
+CAMERAS = [name.removeprefix("uvc_") for name in list_configs("cameras") if name.startswith("uvc_")]
 
 
-def generate_launch_description():
-    front = PathJoinSubstitution([FindPackageShare("sensors"), "config", "cameras", "uvc_front.yaml"])
-    wrist = PathJoinSubstitution([FindPackageShare("sensors"), "config", "cameras", "uvc_wrist.yaml"])
-    return LaunchDescription([
-        Node(package="sensors", executable="camera_node", name="camera_front", parameters=[front], output="screen"),
-        Node(package="sensors", executable="camera_node", name="camera_wrist", parameters=[wrist], output="screen"),
-    ])
+def generate_launch_description() -> LaunchDescription:
+    # one scoped group per camera: each include's arguments stay within it
+    return LaunchDescription([declare_namespace()] + [
+        GroupAction([include("sensors", "camera.launch.py", {"camera": camera, **passed("namespace")})])
+        for camera in CAMERAS])

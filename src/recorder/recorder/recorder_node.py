@@ -36,6 +36,7 @@ PARAMETERS = {
     "output_root": ("output/recordings", "where new session folders are created"),
     "task": ("", "task text stored with every episode (settable while running)"),
     "operator": ("", "who records (stored with every episode; settable while running)"),
+    "robot": ("", "arm being recorded (config/robots/<robot>.yaml), set by record.launch.py"),
     "robot_type": ("", "robot type stored with every episode; empty: the setup's robot_type"),
     "default_success": ("", "success flag of new episodes: '' (unknown), 'true' or 'false'"),
     "min_free_disk_gb": (2.0, "refuse to start an episode below this much free disk"),
