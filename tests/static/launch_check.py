@@ -463,8 +463,11 @@ def check_show_args(path: Path) -> list[str]:
     with lm.installed():
         description = load_file(path)
         shown = {a.name: a for a in show_arguments(description)}
-        errors = []
-        for e in description.entities:
+        errors, stack = [], list(description.entities)
+        while stack:
+            e = stack.pop(0)
+            if isinstance(e, lm.GroupAction):
+                stack[:0] = list(e.actions)
             if not isinstance(e, lm.IncludeLaunchDescription):
                 continue
             for key, val in e.arguments:
