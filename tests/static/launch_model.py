@@ -227,13 +227,18 @@ class Command(Substitution):
     def __init__(self, command, *, on_stderr="fail") -> None:
         self.command, self.on_stderr = normalize(command), on_stderr
 
+    _cache: dict = {}      # the model runs each command once per test session (xacro is slow)
+
     def perform(self, context):
         text = perform(context, self.command)
+        if text in Command._cache:
+            return Command._cache[text]
         res = subprocess.run(shlex.split(text), capture_output=True, text=True)
         if res.returncode != 0:
             raise SubstitutionFailure(f"executed command failed. Command: {text}\nCaptured stderr output: {res.stderr}")
         if res.stderr and self.on_stderr == "fail":
             raise SubstitutionFailure(f"executed command showed stderr output. Command: {text}\n{res.stderr}")
+        Command._cache[text] = res.stdout
         return res.stdout
 
 

@@ -9,6 +9,8 @@ the arms, so adding one is adding files, never editing Python.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -386,6 +388,15 @@ def parse_robot_spec(data: dict, where: str = "<robot yaml>") -> RobotSpec:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _read_yaml(path: Path, mtime_ns: int):
+    """The parsed file (cached per modification time: launch files and tests read specs often)."""
+    try:
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        raise RobotSpecError(f"{path}: not valid YAML: {e}") from None
+
+
 def load_robot_spec(robot: str | Path) -> RobotSpec:
     """Load by name ('fr3', found by robot_common.paths) or from an explicit YAML path."""
     path = Path(robot)
@@ -398,11 +409,7 @@ def load_robot_spec(robot: str | Path) -> RobotSpec:
             path = find_config("robots", str(robot))
         except FileNotFoundError:
             raise RobotSpecError(f"unknown robot '{robot}'; known robots: {list_robots()}") from None
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RobotSpecError(f"{path}: not valid YAML: {e}") from None
-    spec = parse_robot_spec(data, where=str(path))
+    spec = parse_robot_spec(copy.deepcopy(_read_yaml(path.resolve(), path.stat().st_mtime_ns)), where=str(path))
     if by_name and path.stem != spec.name:
         raise RobotSpecError(f"{path}: name '{spec.name}' differs from the file name '{path.stem}'")
     object.__setattr__(spec, "source", path)
