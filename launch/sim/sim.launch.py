@@ -6,8 +6,6 @@
 <robot>_sim.launch.py include this file with robot set. Node parameters: config/sim/sim_node.yaml
 and config/sim/expert.yaml; an empty argument leaves the parameter to those files / the node.
 """
-from typing import List
-
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
@@ -24,7 +22,7 @@ from robot_common.launch_support import (
     value,
 )
 
-SIM_PARAMS = {"cameras": List[str], "seed": int, "real_time": bool}  # noqa: UP006 - launch_ros wants typing.List
+SIM_PARAMS = {"cameras": list[str], "seed": int, "real_time": bool}   # list[str]: launch_ros takes it as List[str]
 
 
 def _nodes(context):

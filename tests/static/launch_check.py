@@ -252,7 +252,8 @@ def _include(path: str, passed: dict, where: str, top_level: bool = False):
     description = load_file(target)
     declared = {a.name: a for a in description.declared_arguments()}
     shown = {a.name for a in show_arguments(description)} if top_level else set(declared)
-    name = "the command line" if top_level else f"include of {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"
+    shown_path = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    name = "the command line" if top_level else f"include of {shown_path}"
     for arg, val in passed.items():
         if arg not in shown:
             rec.violations.append(f"{where}: {name} passes '{arg}', which it does not declare")

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from robot_common.spec import list_robots
+
 from .launch_check import ROOT, console_scripts, our_packages
 
 PACKAGES = ["robot_common", "sim", "teleop", "sensors", "recorder", "bag_to_dataset", "policy"]
@@ -41,7 +43,9 @@ def test_entry_launch_files_installed(install):
         for name in names:   # the per-robot file and the parameterised one it includes
             assert (install / f"{pkg}/share/{pkg}/launch/{name}.launch.py").is_file()
     assert (install / "robot_common/share/robot_common/launch/bringup.launch.py").is_file()
-    for robot in ("fr3", "rm65", "rm75", "so101"):
+    robots = list_robots()
+    assert robots
+    for robot in robots:
         assert (install / f"robot_common/share/robot_common/config/robots/{robot}.yaml").is_file()
         assert (install / f"robot_common/share/robot_common/config/controllers/{robot}.yaml").is_file()
         assert (install / f"robot_common/share/robot_common/urdf/{robot}.urdf.xacro").is_file()
