@@ -36,6 +36,7 @@ setup(
     packages=find_packages(exclude=["test"]),
     data_files=data_files,
     install_requires=["setuptools"],
+    extras_require={"test": ["pytest"]},     # `colcon test` runs pytest (with colcon.meta's arguments)
     zip_safe=True,
     maintainer="robot-learning workspace maintainers",
     maintainer_email="maintainers@example.com",

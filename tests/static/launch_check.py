@@ -567,7 +567,7 @@ def readme_launch_lines(readme: Path = ROOT / "README.md") -> list[str]:
         if line.strip().startswith("```"):
             in_code = not in_code
         elif in_code and line.strip().startswith("ros2 launch "):
-            out.append(line.strip())
+            out.append(re.sub(r"\s+#.*$", "", line.strip()))    # the shell comment after it
     return out
 
 

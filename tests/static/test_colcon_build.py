@@ -67,3 +67,13 @@ def test_installed_package_resolves_its_share(install):
     out = subprocess.run([shutil.which("python") or "python3", "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(install / "teleop/share/teleop")
+
+
+def test_colcon_meta_covers_every_package():
+    """colcon.meta (read by colcon from the workspace root) names exactly our packages."""
+    import yaml
+
+    meta = yaml.safe_load((ROOT / "colcon.meta").read_text())
+    assert sorted(meta["names"]) == sorted(PACKAGES)
+    for name, settings in meta["names"].items():
+        assert "--import-mode=importlib" in settings["pytest-args"], name
