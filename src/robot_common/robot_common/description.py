@@ -1,7 +1,7 @@
 """Generate an arm's robot description and controllers from its spec (config/robots/<robot>.yaml).
 
     ros2 run robot_common gen_descriptions            # every arm found by list_robots()
-    ros2 run robot_common gen_descriptions ur5e       # one arm (its spec may live under ROBOT_WS_PATH)
+    ros2 run robot_common gen_descriptions my_arm     # one arm (its spec may live under ROBOT_WS_PATH)
     ros2 run robot_common gen_descriptions --check    # exit 1 when a committed file is stale
 
 Writes urdf/<robot>.urdf.xacro and config/controllers/<robot>.yaml beside the spec's config/ folder
