@@ -1,7 +1,7 @@
 """Sim speed: real-time factor with one 320x240 camera at 30 Hz (goal >= 1.0 on a 2-core CPU),
 the camera frame rate achieved, joint_states timing over DDS, and the plain-Python costs.
 
-    python bench/bench_sim.py [--robot so101] [--seconds 20]
+    python bench/bench_sim.py [--robot so101] [--robots fr3 so101] [--seconds 20]
 
 Figures depend on machine load: run it on an otherwise idle machine for numbers to compare.
 """
@@ -19,10 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for pkg in sorted((ROOT / "src").iterdir()):
-    if (pkg / "package.xml").exists():
-        sys.path.insert(0, str(pkg))
+# run through `make bench` (install/setup.bash puts the packages on the path)
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
@@ -108,14 +105,19 @@ def real_time_mode(robot: str, seconds: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--robot", default="so101")
+    ap.add_argument("--robot", default="so101", help="arm of the real-time figure")
+    ap.add_argument("--robots", nargs="+", default=None,
+                    help="arms of the plain-Python and as-fast-as-possible figures (default: every arm in config/robots)")
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args()
+    from robot_common.spec import list_robots
+
+    robots = args.robots or list_robots()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (figures degrade under load)")
-    for robot in ("fr3", "so101"):
+    for robot in robots:
         plain_python(robot)
-    fast_mode(args.robot, args.seconds)
-    fast_mode("fr3", args.seconds)
+    for robot in robots:
+        fast_mode(robot, args.seconds)
     real_time_mode(args.robot, min(args.seconds, 15.0))
 
 

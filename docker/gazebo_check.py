@@ -1,8 +1,8 @@
 """Gazebo simulation check (run inside docker/, which has Gazebo Sim and ros2_control).
 
-For each arm: launch `robot_common bringup.launch.py hardware:=gazebo`, wait until
-/joint_states carries every joint, send a 2 s trajectory on /arm_controller/joint_trajectory
-and check the arm reaches it. Exit code 0 only when every arm passes.
+For each arm (default: every arm in config/robots): launch `robot_common bringup.launch.py
+hardware:=gazebo`, wait until joint_states carries every joint, send a 2 s trajectory on
+<arm controller>/joint_trajectory and check the arm reaches it. Exit code 0 only when every arm passes.
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def check_robot(robot: str, timeout: float) -> str | None:
     rclpy.init()
     node = rclpy.create_node(f"gazebo_check_{robot}")
     latest: dict = {}
-    node.create_subscription(JointState, "/joint_states", lambda m: latest.__setitem__("msg", m), 10)
-    pub = node.create_publisher(JointTrajectory, "/arm_controller/joint_trajectory", 10)
+    node.create_subscription(JointState, "joint_states", lambda m: latest.__setitem__("msg", m), 10)
+    pub = node.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", 10)
     try:
         deadline = time.monotonic() + timeout
 
@@ -68,9 +68,14 @@ def check_robot(robot: str, timeout: float) -> str | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--robots", nargs="+", default=["fr3", "rm65", "rm75", "so101"])
+    parser.add_argument("--robots", nargs="+", default=None,
+                        help="arms to check (default: every arm in config/robots, robot_common.spec.list_robots())")
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
+    if args.robots is None:
+        from robot_common.spec import list_robots
+
+        args.robots = list_robots()
     failures = {r: err for r in args.robots if (err := check_robot(r, args.timeout))}
     for robot in args.robots:
         print(f"{robot}: {'FAIL ' + failures[robot] if robot in failures else 'ok'}")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("record", "convert", "train", "eval", "report")
 # run from a checkout without `colcon build` too: installed packages (install/setup.bash) win
 sys.path.extend(str(p) for p in sorted((ROOT / "src").iterdir()) if (p / "package.xml").exists())
-TASKS = {"so101": "pick up the cube and place it on the target", "fr3": "pick up the cube and place it on the target"}
+TASK = "pick up the cube and place it on the target"      # the sim's pick_place scene, any arm
 
 
 def say(msg: str) -> None:
@@ -52,7 +52,7 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
     if done >= a.episodes:
         say(f"record: {done} episodes already in {session}, skipping")
         return
-    res = record_episodes(a.robot, session, a.episodes, TASKS[a.robot], out / "logs" / "record", a.seed,
+    res = record_episodes(a.robot, session, a.episodes, TASK, out / "logs" / "record", a.seed,
                           (a.width, a.height), a.fps, lambda m: say(f"record: {m}"), through_teleop=not a.direct_expert)
     say(f"record: {res.saved} demonstrations saved, {res.discarded} failed ones discarded, "
         f"{sum(res.durations) / max(len(res.durations), 1):.1f} s per episode")
@@ -159,9 +159,11 @@ def stage_report(a: argparse.Namespace, out: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from robot_common.spec import list_robots
+
     p = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--robot", default="so101", choices=sorted(TASKS))
+    p.add_argument("--robot", default="so101", choices=list_robots(), help="arm: config/robots/<robot>.yaml")
     p.add_argument("--out", default="output/demo", help="artifact folder")
     p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     p.add_argument("--episodes", type=int, default=30, help="demonstrations to record")

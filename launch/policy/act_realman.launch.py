@@ -1,49 +1,18 @@
-"""Run a trained ACT policy on a RealMan RM65/RM75 (robot:=rm65|rm75).
+"""Run a trained policy on a RealMan arm (robot:=rm65|rm75, every arm of the realman family).
 
-`ros2 launch policy act_realman.launch.py robot:=rm75 checkpoint:=<dir> sim:=true`
+    ros2 launch policy act_realman.launch.py robot:=rm75 checkpoint:=<dir> hardware:=sim
 
-sim:=true starts the MuJoCo sim (package sim); otherwise the robot_common bringup starts
-ros2_control with mock (use_fake_hardware:=true) or real hardware (robot_ip:=...).
-Includes policy.launch.py.
+Includes policy.launch.py; its other arguments pass through (`--show-args` lists them).
 """
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument
 
 from launch import LaunchDescription
+from robot_common.launch_support import declare_robot, include, passed
 
 
 def generate_launch_description() -> LaunchDescription:
-    args = [
-        DeclareLaunchArgument("checkpoint", description="checkpoint folder (ours or LeRobot's pretrained_model)"),
-        DeclareLaunchArgument("sim", default_value="false", choices=["true", "false"],
-                              description="run against the MuJoCo sim instead of ros2_control"),
-        DeclareLaunchArgument("use_fake_hardware", default_value="true", choices=["true", "false"],
-                              description="ros2_control mock hardware (true) or the real arm (false)"),
-        DeclareLaunchArgument("robot", default_value="rm65", choices=["rm65", "rm75"], description="RealMan model"),
-        DeclareLaunchArgument("robot_ip", default_value="192.168.1.18", description="RealMan controller address"),
-        DeclareLaunchArgument("device", default_value="cpu", description="torch device: cpu, cuda, cuda:1"),
-        DeclareLaunchArgument("control_rate", default_value="30.0", description="command rate (Hz)"),
-        DeclareLaunchArgument("execution", default_value="ensemble", choices=["ensemble", "chunk"],
-                              description="temporal ensembling or chunk-by-chunk with overlap blend"),
-        DeclareLaunchArgument("ensemble_coeff", default_value="0.01", description="k in weights exp(-k i)"),
-        DeclareLaunchArgument("autostart", default_value="false", choices=["true", "false"],
-                              description="start acting without a /policy/start call"),
-    ]
-    policy = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("policy"), "launch", "policy.launch.py"])),
-        launch_arguments={
-            "robot": LaunchConfiguration("robot"),
-            "checkpoint": LaunchConfiguration("checkpoint"),
-            "sim": LaunchConfiguration("sim"),
-            "use_fake_hardware": LaunchConfiguration("use_fake_hardware"),
-            "robot_ip": LaunchConfiguration("robot_ip"),
-            "device": LaunchConfiguration("device"),
-            "control_rate": LaunchConfiguration("control_rate"),
-            "execution": LaunchConfiguration("execution"),
-            "ensemble_coeff": LaunchConfiguration("ensemble_coeff"),
-            "autostart": LaunchConfiguration("autostart"),
-        }.items(),
-    )
-    return LaunchDescription(args + [policy])
+    return LaunchDescription([
+        declare_robot("rm65", family="realman", what="RealMan model"),
+        DeclareLaunchArgument("checkpoint", description="checkpoint folder (ours, or LeRobot's pretrained_model)"),
+        include("policy", "policy.launch.py", passed("robot", "checkpoint")),
+    ])

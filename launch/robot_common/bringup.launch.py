@@ -1,98 +1,129 @@
-"""Bring up one arm behind ros2_control (full ROS 2 install).
+"""Bring up one follower arm on the hardware you choose (default: the MuJoCo sim).
 
     ros2 launch robot_common bringup.launch.py robot:=fr3 hardware:=mock
     ros2 launch robot_common bringup.launch.py robot:=so101 hardware:=real usb_port:=/dev/ttyACM0
     ros2 launch robot_common bringup.launch.py robot:=fr3 hardware:=gazebo
 
+hardware:=sim     the sim package's MuJoCo sim_node (same topics as ros2_control)
 hardware:=mock    robot_state_publisher + ros2_control_node with mock_components/GenericSystem
 hardware:=gazebo  Gazebo Sim (ros_gz_sim) + gz_ros2_control, robot spawned from robot_description
-hardware:=real    the arm's own ros2_control plugin (FR3: franka_hardware, SO-101: feetech);
-                  RealMan has none: RealMan's rm_driver + rm_control are started and
-                  robot_common realman_bridge forwards arm_controller/joint_trajectory to them.
-Spawns joint_state_broadcaster, arm_controller (JTC) and gripper_controller (forward position).
-On the real FR3 the Franka Hand is driven by franka_gripper, not by ros2_control.
+hardware:=real    the arm's real ros2_control plugin (hardware.real_plugin in its spec), else its
+                  direct driver (hardware.direct_driver, with any vendor launch files it needs)
+hardware:=direct  robot_state_publisher + the arm's direct driver, no ros2_control
+Everything comes from config/robots/<robot>.yaml: the generated urdf/ and config/controllers/,
+the controller names, whether ros2_control drives the real gripper, the hardware arguments.
+ros2_control spawns the joint state broadcaster, the arm's JTC and (if any) its gripper controller.
 """
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+import os
+import shlex
+
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.conditions import IfCondition
-from launch.substitutions import (
-    Command,
-    FindExecutable,
-    LaunchConfiguration,
-    PathJoinSubstitution,
-    PythonExpression,
-)
+from launch.substitutions import Command, FindExecutable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from robot_common.launch_support import (
+    LaunchConfigError,
+    declare_hardware,
+    declare_hardware_arguments,
+    declare_namespace,
+    declare_robot,
+    hardware_values,
+    in_namespace,
+    include,
+    passed,
+    required,
+    value,
+)
+from robot_common.spec import RobotSpecError, load_robot_spec
 
-ROBOTS = ["fr3", "rm65", "rm75", "so101"]
+XACRO_HARDWARE = {"mock": "mock", "gazebo": "gazebo", "real": "real", "direct": "real"}
+
+
+def _mode(spec, hardware: str) -> str:
+    """'ros2_control' or 'direct' for this arm on this hardware."""
+    if hardware == "direct":
+        if not spec.hardware.direct_driver:
+            raise LaunchConfigError(f"hardware:=direct: {spec.name} has no direct driver "
+                                    f"(config/robots/{spec.name}.yaml hardware.direct_driver)")
+        return "direct"
+    if hardware == "real":
+        try:
+            return spec.hardware.real_mode()
+        except RobotSpecError as e:
+            raise LaunchConfigError(f"hardware:=real: config/robots/{spec.name}.yaml: {e}") from None
+    return "ros2_control"
+
+
+def _description(spec, hardware: str, hw_args: dict) -> ParameterValue:
+    args = [f"hardware:={XACRO_HARDWARE[hardware]}", f"controllers_file:={spec.controllers_path()}"]
+    args += [f"{k}:={v}" for k, v in hw_args.items()]
+    command = " ".join(shlex.quote(a) for a in [str(spec.urdf_path()), *args])
+    return ParameterValue(Command([FindExecutable(name="xacro"), " ", command]), value_type=str)
+
+
+def _spawner(controller: str, extra: list) -> Node:
+    # one controller per spawner (Humble's spawner takes one); it finds the relative controller_manager
+    return Node(package="controller_manager", executable="spawner", output="screen", arguments=[controller, *extra])
+
+
+def _follower(context):
+    robot, hardware = value(context, "robot"), value(context, "hardware")
+    spec = load_robot_spec(robot)
+    hw_args = hardware_values(context, spec)
+    if hardware == "sim":
+        return [include("sim", "sim.launch.py", passed("robot", "namespace"))]
+    mode = _mode(spec, hardware)
+    description = _description(spec, hardware, hw_args)
+    gazebo = hardware == "gazebo"
+    nodes = [Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",
+                  on_exit=required("robot_state_publisher"),
+                  parameters=[{"robot_description": description, "use_sim_time": gazebo}])]
+    outside = []
+    if mode == "direct":
+        nodes.append(Node(package="robot_common", executable=spec.hardware.direct_driver, output="screen",
+                          on_exit=required(spec.hardware.direct_driver), parameters=[{"robot": robot, **hw_args}]))
+        outside += [IncludeLaunchDescription(PathJoinSubstitution([FindPackageShare(pkg), "launch", file]))
+                    for pkg, file in spec.hardware.vendor_launch]
+        return [in_namespace(nodes), *outside]
+    controllers = str(spec.controllers_path())
+    if gazebo:
+        gz_args = ("-s " if value(context, "gz_headless") == "true" else "") + "-r " + value(context, "gz_world")
+        outside.append(IncludeLaunchDescription(
+            PathJoinSubstitution([FindPackageShare("ros_gz_sim"), "launch", "gz_sim.launch.py"]),
+            launch_arguments=[("gz_args", gz_args)]))
+        nodes += [Node(package="ros_gz_sim", executable="create", output="screen",
+                       arguments=["-topic", "robot_description", "-name", robot, "-z", "0.0"]),
+                  Node(package="ros_gz_bridge", executable="parameter_bridge", output="screen",
+                       arguments=["/clock@rosgraph_msgs/msg/Clock[gz.msgs.Clock"])]
+    else:
+        params = [controllers]
+        if os.environ.get("ROS_DISTRO") == "humble":   # Humble's controller manager reads the parameter
+            params.insert(0, {"robot_description": description})
+        nodes.append(Node(package="controller_manager", executable="ros2_control_node", output="screen",
+                          on_exit=required("ros2_control_node"), parameters=params,
+                          remappings=[("~/robot_description", "robot_description")]))
+    extra = ["--controller-manager-timeout", "60"] if gazebo else []
+    nodes += [_spawner(spec.joint_state_broadcaster, extra), _spawner(spec.arm_controller, extra)]
+    if spec.gripper and (hardware != "real" or spec.hardware.gripper_in_ros2_control_real):
+        nodes.append(_spawner(spec.gripper_controller, extra))
+    nodes.append(Node(package="rviz2", executable="rviz2", output="screen",
+                      condition=IfCondition(LaunchConfiguration("use_rviz"))))
+    return [in_namespace(nodes), *outside]
 
 
 def generate_launch_description() -> LaunchDescription:
-    robot = LaunchConfiguration("robot")
-    hardware = LaunchConfiguration("hardware")
-    args = [
-        DeclareLaunchArgument("robot", default_value="fr3", choices=ROBOTS, description="arm to bring up"),
-        DeclareLaunchArgument("hardware", default_value="mock", choices=["mock", "gazebo", "real"],
-                              description="ros2_control hardware: mock, gazebo or real"),
-        DeclareLaunchArgument("robot_ip", default_value="172.16.0.2", description="FR3 / RealMan controller IP"),
-        DeclareLaunchArgument("usb_port", default_value="/dev/ttyACM0", description="SO-101 servo bus"),
-        DeclareLaunchArgument("gz_world", default_value="empty.sdf", description="Gazebo world"),
-        DeclareLaunchArgument("gz_headless", default_value="true", description="run Gazebo without GUI"),
-        DeclareLaunchArgument("use_rviz", default_value="false", description="start RViz"),
-    ]
-    controllers = PathJoinSubstitution([FindPackageShare("robot_common"), "config", "controllers", [robot, ".yaml"]])
-    description = ParameterValue(
-        Command([
-            FindExecutable(name="xacro"), " ",
-            PathJoinSubstitution([FindPackageShare("robot_common"), "urdf", [robot, ".urdf.xacro"]]),
-            " hardware:=", hardware, " robot_ip:=", LaunchConfiguration("robot_ip"),
-            " usb_port:=", LaunchConfiguration("usb_port"), " controllers_file:=", controllers,
-        ]),
-        value_type=str,
-    )
-    is_gazebo = IfCondition(PythonExpression(["'", hardware, "' == 'gazebo'"]))
-    is_realman_real = PythonExpression(["'", hardware, "' == 'real' and '", robot, "' in ('rm65', 'rm75')"])
-    uses_control_node = IfCondition(PythonExpression(
-        ["'", hardware, "' != 'gazebo' and not (", is_realman_real, ")"]))
-    uses_controllers = IfCondition(PythonExpression(["not (", is_realman_real, ")"]))
-    # the real Franka Hand is not a ros2_control joint (franka_gripper drives it)
-    gripper_in_control = IfCondition(PythonExpression(
-        ["not (", is_realman_real, ") and not ('", hardware, "' == 'real' and '", robot, "' == 'fr3')"]))
-    gz_server_only = PythonExpression(["'-s ' if '", LaunchConfiguration("gz_headless"), "' == 'true' else ''"])
-    spawner_args = ["--controller-manager", "/controller_manager"]
-    rm_model = PythonExpression(["'", robot, "'[2:]"])  # rm65 -> 65 (RealMan's launch file names)
-
-    return LaunchDescription(args + [
-        Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",
-             parameters=[{"robot_description": description,
-                          "use_sim_time": PythonExpression(["'", hardware, "' == 'gazebo'"])}]),
-        Node(package="controller_manager", executable="ros2_control_node", output="screen",
-             parameters=[controllers], remappings=[("~/robot_description", "/robot_description")],
-             condition=uses_control_node),
-        IncludeLaunchDescription(
-            PathJoinSubstitution([FindPackageShare("ros_gz_sim"), "launch", "gz_sim.launch.py"]),
-            launch_arguments={"gz_args": [gz_server_only, "-r ", LaunchConfiguration("gz_world")]}.items(),
-            condition=is_gazebo),
-        Node(package="ros_gz_sim", executable="create", output="screen",
-             arguments=["-topic", "robot_description", "-name", robot, "-z", "0.0"], condition=is_gazebo),
-        Node(package="ros_gz_bridge", executable="parameter_bridge", output="screen",
-             arguments=["/clock@rosgraph_msgs/msg/Clock[gz.msgs.Clock"], condition=is_gazebo),
-        Node(package="controller_manager", executable="spawner", output="screen",
-             arguments=["joint_state_broadcaster", "arm_controller", *spawner_args], condition=uses_controllers),
-        Node(package="controller_manager", executable="spawner", output="screen",
-             arguments=["gripper_controller", *spawner_args], condition=gripper_in_control),
-        # RealMan: vendor driver (ros2_rm_robot) + our bridge from the JTC topic to rm_control's action
-        IncludeLaunchDescription(
-            PathJoinSubstitution([FindPackageShare("rm_driver"), "launch", ["rm_", rm_model, "_driver.launch.py"]]),
-            condition=IfCondition(is_realman_real)),
-        IncludeLaunchDescription(
-            PathJoinSubstitution([FindPackageShare("rm_control"), "launch", ["rm_", rm_model, "_control.launch.py"]]),
-            condition=IfCondition(is_realman_real)),
-        Node(package="robot_common", executable="realman_bridge", output="screen",
-             parameters=[{"robot": robot}], condition=IfCondition(is_realman_real)),
-        Node(package="rviz2", executable="rviz2", output="screen",
-             condition=IfCondition(LaunchConfiguration("use_rviz"))),
+    return LaunchDescription([
+        declare_namespace(),
+        declare_robot("so101", what="follower arm"),
+        declare_hardware(),
+        *declare_hardware_arguments(),
+        DeclareLaunchArgument("gz_world", default_value="empty.sdf", description="hardware:=gazebo: Gazebo world"),
+        DeclareLaunchArgument("gz_headless", default_value="true", choices=["true", "false"],
+                              description="hardware:=gazebo: run Gazebo without its GUI"),
+        DeclareLaunchArgument("use_rviz", default_value="false", choices=["true", "false"], description="start RViz"),
+        OpaqueFunction(function=_follower),
     ])

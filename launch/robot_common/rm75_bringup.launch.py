@@ -1,13 +1,18 @@
-"""Bring up rm75: `ros2 launch robot_common rm75_bringup.launch.py hardware:=mock|gazebo|real`.
+"""Bring up the rm75: `ros2 launch robot_common rm75_bringup.launch.py hardware:=sim|mock|gazebo|real|direct`.
 
-Every argument of bringup.launch.py (hardware, robot_ip, usb_port, gz_world, ...) passes through."""
-from launch.actions import IncludeLaunchDescription
-from launch.substitutions import PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
-
+Includes bringup.launch.py with robot:=rm75; its other arguments (namespace, hardware, gz_world,
+use_rviz, ...) pass through (`--show-args` lists them)."""
 from launch import LaunchDescription
+from robot_common.launch_support import declare_fixed_robot, declare_hardware_arguments, include, passed
+from robot_common.spec import load_robot_spec
+
+ROBOT = "rm75"
 
 
 def generate_launch_description() -> LaunchDescription:
-    bringup = PathJoinSubstitution([FindPackageShare("robot_common"), "launch", "bringup.launch.py"])
-    return LaunchDescription([IncludeLaunchDescription(bringup, launch_arguments={"robot": "rm75"}.items())])
+    hardware_args = list(load_robot_spec(ROBOT).hardware.launch_arguments)
+    return LaunchDescription([
+        declare_fixed_robot(ROBOT),
+        *declare_hardware_arguments(ROBOT),
+        include("robot_common", "bringup.launch.py", passed("robot", *hardware_args)),
+    ])

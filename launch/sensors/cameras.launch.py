@@ -1,15 +1,21 @@
-"""Both UVC cameras of the default setup (front scene camera, wrist camera) from config/cameras/."""
-from launch.substitutions import PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+"""Every UVC camera of the setup (config/cameras/uvc_*.yaml: the front scene camera and the wrist
+camera), each as camera.launch.py runs it.
+
+    ros2 launch sensors cameras.launch.py
+"""
+from launch.actions import GroupAction, OpaqueFunction
 
 from launch import LaunchDescription
+from robot_common.launch_support import declare_namespace, include, passed
+from robot_common.paths import list_configs
 
 
-def generate_launch_description():
-    front = PathJoinSubstitution([FindPackageShare("sensors"), "config", "cameras", "uvc_front.yaml"])
-    wrist = PathJoinSubstitution([FindPackageShare("sensors"), "config", "cameras", "uvc_wrist.yaml"])
-    return LaunchDescription([
-        Node(package="sensors", executable="camera_node", name="camera_front", parameters=[front], output="screen"),
-        Node(package="sensors", executable="camera_node", name="camera_wrist", parameters=[wrist], output="screen"),
-    ])
+def _cameras(context):
+    # one scoped group per camera, so that each include's arguments stay within it; built at run
+    # time so that --show-args lists this file's arguments, not camera.launch.py's
+    cameras = [name.removeprefix("uvc_") for name in list_configs("cameras") if name.startswith("uvc_")]
+    return [GroupAction([include("sensors", "camera.launch.py", {"camera": c, **passed("namespace")})]) for c in cameras]
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription([declare_namespace(), OpaqueFunction(function=_cameras)])

@@ -1,13 +1,13 @@
 """The rm75 in MuJoCo: `ros2 launch sim rm75_sim.launch.py [cameras:=... real_time:=... expert:=true ...]`.
 
-Every argument of sim.launch.py (cameras, seed, real_time, expert, expert_mode) passes through."""
-from launch.actions import IncludeLaunchDescription
-from launch.substitutions import PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
-
+Includes sim.launch.py with robot:=rm75; its other arguments (namespace, cameras, seed, real_time,
+expert, expert.mode, episodes) pass through (`--show-args` lists them)."""
 from launch import LaunchDescription
+from robot_common.launch_support import declare_fixed_robot, include, passed
 
 
 def generate_launch_description() -> LaunchDescription:
-    sim = PathJoinSubstitution([FindPackageShare("sim"), "launch", "sim.launch.py"])
-    return LaunchDescription([IncludeLaunchDescription(sim, launch_arguments={"robot": "rm75"}.items())])
+    return LaunchDescription([
+        declare_fixed_robot("rm75"),
+        include("sim", "sim.launch.py", passed("robot")),
+    ])

@@ -1,54 +1,55 @@
 """An arm in MuJoCo behind ros2_control's topic interfaces (+ optionally the scripted expert).
 
-    ros2 launch sim sim.launch.py robot:=fr3 cameras:="[front]" real_time:=false expert:=true expert_mode:=leader
+    ros2 launch sim sim.launch.py robot:=fr3 cameras:="[front]" real_time:=false
+    ros2 launch sim sim.launch.py robot:=so101 expert:=true expert.mode:=direct episodes:=5
 
-<robot>_sim.launch.py include this file with robot set.
+<robot>_sim.launch.py include this file with robot set. Node parameters: config/sim/sim_node.yaml
+and config/sim/expert.yaml; an empty argument leaves the parameter to those files / the node.
 """
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from robot_common.launch_support import (
+    BOOL_OR_UNSET,
+    config_file,
+    declare_namespace,
+    declare_robot,
+    expert_node,
+    given,
+    in_namespace,
+    required,
+    value,
+)
 
-ROBOTS = ["fr3", "rm65", "rm75", "so101"]
+SIM_PARAMS = {"cameras": list[str], "seed": int, "real_time": bool}   # list[str]: launch_ros takes it as List[str]
 
 
-def generate_launch_description():
-    sim_params = PathJoinSubstitution([FindPackageShare("sim"), "config", "sim", "sim_node.yaml"])
-    expert_params = PathJoinSubstitution([FindPackageShare("sim"), "config", "sim", "expert.yaml"])
-    real_time = ParameterValue(LaunchConfiguration("real_time"), value_type=bool)
-    robot = LaunchConfiguration("robot")
+def _nodes(context):
+    robot = value(context, "robot")
+    nodes = [Node(package="sim", executable="sim_node", output="screen", on_exit=required("sim_node"),
+                  parameters=[config_file("sim", "sim_node"), {"robot": robot, **given(context, SIM_PARAMS)}])]
+    if value(context, "expert") == "true":
+        nodes.append(expert_node(context, robot, value(context, "expert.mode")))
+    return [in_namespace(nodes)]
+
+
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
-        DeclareLaunchArgument("robot", default_value="so101", choices=ROBOTS, description="arm in config/robots"),
-        DeclareLaunchArgument("cameras", default_value="[front, wrist]", description="cameras to render"),
-        DeclareLaunchArgument("seed", default_value="0", description="seed of the episode sequence"),
-        DeclareLaunchArgument("real_time", default_value="true", choices=["true", "false"],
-                              description="false: as fast as possible, with /clock"),
+        declare_namespace(),
+        declare_robot("so101"),
+        DeclareLaunchArgument("cameras", default_value="",
+                              description="cameras to render, e.g. \"[front]\" (\"['']\": none); empty: sim_node.yaml"),
+        DeclareLaunchArgument("seed", default_value="", description="seed of the episode sequence; empty: sim_node.yaml"),
+        DeclareLaunchArgument("real_time", default_value="", choices=BOOL_OR_UNSET,
+                              description="false: as fast as possible, with /clock; empty: sim_node.yaml (true)"),
         DeclareLaunchArgument("expert", default_value="false", choices=["true", "false"],
-                              description="also start the scripted expert"),
-        DeclareLaunchArgument("expert_mode", default_value="direct", choices=["direct", "leader"],
-                              description="direct: command the arm; leader: stream /expert/joint_states"),
-        Node(
-            package="sim",
-            executable="sim_node",
-            name="sim_node",
-            parameters=[sim_params, {
-                "robot": robot,
-                "cameras": ParameterValue(LaunchConfiguration("cameras"), value_type=list),
-                "seed": ParameterValue(LaunchConfiguration("seed"), value_type=int),
-                "real_time": real_time,
-            }],
-            output="screen",
-        ),
-        Node(
-            package="sim",
-            executable="expert",
-            name="expert",
-            parameters=[expert_params, {"robot": robot, "mode": LaunchConfiguration("expert_mode")}],
-            condition=IfCondition(LaunchConfiguration("expert")),
-            output="screen",
-        ),
+                              description="also start the scripted expert (sim expert)"),
+        DeclareLaunchArgument("expert.mode", default_value="direct", choices=["direct", "leader"],
+                              description="the expert's mode: direct commands the arm; leader streams "
+                                          "expert/joint_states for a teleop node"),
+        DeclareLaunchArgument("episodes", default_value="",
+                              description="the expert runs this many episodes, then the launch ends; "
+                                          "empty: it serves expert/run_episode"),
+        OpaqueFunction(function=_nodes),
     ])

@@ -1,51 +1,30 @@
 """GELLO leader (Dynamixel) teleoperating a Franka FR3 follower.
 
-    ros2 launch teleop gello_franka.launch.py                       # real FR3 at robot_ip
-    ros2 launch teleop gello_franka.launch.py use_fake_hardware:=true
-    ros2 launch teleop gello_franka.launch.py sim:=true             # MuJoCo follower (sim package)
+    ros2 launch teleop gello_franka.launch.py hardware:=sim leader:=expert    # no hardware: the scripted expert leads
+    ros2 launch teleop gello_franka.launch.py hardware:=sim                   # your GELLO, the MuJoCo FR3
+    ros2 launch teleop gello_franka.launch.py hardware:=real robot_ip:=172.16.0.2
 
-Includes teleop.launch.py with robot:=fr3 leader_config:=gello_franka.
-Needs a full ROS 2 install (launch, launch_ros); the teleop node itself runs anywhere.
+Includes teleop.launch.py with robot:=fr3 (leader_config default gello_franka); its other arguments
+(namespace, leader.port, rate_hz, calibration_file, allow_uncalibrated, ...) pass through.
 """
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument
 
 from launch import LaunchDescription
+from robot_common.launch_support import declare_fixed_robot, declare_hardware_arguments, include, passed
+from robot_common.paths import list_configs
+
+ROBOT = "fr3"
 
 
 def generate_launch_description() -> LaunchDescription:
-    args = [
-        DeclareLaunchArgument("sim", default_value="false", choices=["true", "false"],
-                              description="true: MuJoCo follower from the sim package instead of hardware"),
-        DeclareLaunchArgument("use_fake_hardware", default_value="false", choices=["true", "false"],
-                              description="ros2_control mock hardware instead of the real FR3 (sim:=false only)"),
-        DeclareLaunchArgument("robot_ip", default_value="172.16.0.2", description="FR3 control box address"),
-        DeclareLaunchArgument("leader_type", default_value="gello", choices=["gello", "topic"],
-                              description="gello: Dynamixel bus; topic: a JointState topic in follower space"),
-        DeclareLaunchArgument("leader_port", default_value="/dev/ttyUSB0",
-                              description="GELLO U2D2 serial port (prefer /dev/serial/by-id/...)"),
-        DeclareLaunchArgument("leader_baudrate", default_value="1000000",
-                              description="Dynamixel bus baud rate (servos must be set to the same)"),
-        DeclareLaunchArgument("rate", default_value="500.0", description="leader read / command rate, Hz"),
-        DeclareLaunchArgument("calibration_file", default_value="",
-                              description="calibration YAML written by `ros2 run teleop calibrate`; "
-                                          "empty: the calibration in config/teleop/gello_franka.yaml"),
-    ]
-    teleop = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("teleop"), "launch", "teleop.launch.py"])),
-        launch_arguments={
-            "robot": "fr3",
-            "leader_config": "gello_franka",
-            "sim": LaunchConfiguration("sim"),
-            "use_fake_hardware": LaunchConfiguration("use_fake_hardware"),
-            "robot_ip": LaunchConfiguration("robot_ip"),
-            "leader_type": LaunchConfiguration("leader_type"),
-            "leader_port": LaunchConfiguration("leader_port"),
-            "leader_baudrate": LaunchConfiguration("leader_baudrate"),
-            "rate": LaunchConfiguration("rate"),
-            "calibration_file": LaunchConfiguration("calibration_file"),
-        }.items(),
-    )
-    return LaunchDescription(args + [teleop])
+    hardware_args = declare_hardware_arguments(ROBOT)
+    return LaunchDescription([
+        declare_fixed_robot(ROBOT),
+        DeclareLaunchArgument("leader", default_value="gello", choices=["gello", "topic", "expert"],
+                              description="gello: the GELLO on its U2D2 (leader.port); topic: a JointState topic; "
+                                          "expert: the scripted expert in the sim (hardware:=sim)"),
+        DeclareLaunchArgument("leader_config", default_value="gello_franka", choices=list_configs("teleop"),
+                              description="teleop parameters and GELLO calibration: config/teleop/<name>.yaml"),
+        *hardware_args,
+        include("teleop", "teleop.launch.py", passed("robot", "leader", "leader_config", *(a.name for a in hardware_args))),
+    ])

@@ -1,50 +1,30 @@
 """SO-101 leader arm (Feetech STS3215, torque off) teleoperating an SO-101 follower.
 
-    ros2 launch teleop so101_leader.launch.py leader_port:=/dev/ttyACM0 usb_port:=/dev/ttyACM1
-    ros2 launch teleop so101_leader.launch.py sim:=true
+    ros2 launch teleop so101_leader.launch.py hardware:=real leader.port:=/dev/ttyACM0 usb_port:=/dev/ttyACM1
+    ros2 launch teleop so101_leader.launch.py hardware:=sim leader:=expert
 
-Includes teleop.launch.py with robot:=so101 leader_config:=so101_leader.
-Needs a full ROS 2 install (launch, launch_ros); the teleop node itself runs anywhere.
+Includes teleop.launch.py with robot:=so101 (leader_config default so101_leader); its other arguments pass
+through. Two buses: the leader's (leader.port) and the follower's (usb_port).
 """
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument
 
 from launch import LaunchDescription
+from robot_common.launch_support import declare_fixed_robot, include, passed
+from robot_common.paths import list_configs
+
+ROBOT = "so101"
 
 
 def generate_launch_description() -> LaunchDescription:
-    args = [
-        DeclareLaunchArgument("sim", default_value="false", choices=["true", "false"],
-                              description="true: MuJoCo follower from the sim package instead of hardware"),
-        DeclareLaunchArgument("use_fake_hardware", default_value="false", choices=["true", "false"],
-                              description="ros2_control mock hardware instead of the real follower (sim:=false only)"),
-        DeclareLaunchArgument("usb_port", default_value="/dev/ttyACM1", description="follower arm's Feetech bus"),
-        DeclareLaunchArgument("robot_ip", default_value="", description="unused by the SO-101 (kept for symmetry)"),
-        DeclareLaunchArgument("leader_type", default_value="so101", choices=["so101", "topic"],
-                              description="so101: Feetech bus; topic: a JointState topic in follower space"),
-        DeclareLaunchArgument("leader_port", default_value="/dev/ttyACM0", description="leader arm's Feetech bus"),
-        DeclareLaunchArgument("leader_baudrate", default_value="1000000", description="Feetech bus baud rate"),
-        DeclareLaunchArgument("rate", default_value="500.0", description="leader read / command rate, Hz"),
-        DeclareLaunchArgument("calibration_file", default_value="",
-                              description="calibration YAML written by `ros2 run teleop calibrate`; "
-                                          "empty: the calibration in config/teleop/so101_leader.yaml"),
-    ]
-    teleop = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("teleop"), "launch", "teleop.launch.py"])),
-        launch_arguments={
-            "robot": "so101",
-            "leader_config": "so101_leader",
-            "sim": LaunchConfiguration("sim"),
-            "use_fake_hardware": LaunchConfiguration("use_fake_hardware"),
-            "usb_port": LaunchConfiguration("usb_port"),
-            "robot_ip": LaunchConfiguration("robot_ip"),
-            "leader_type": LaunchConfiguration("leader_type"),
-            "leader_port": LaunchConfiguration("leader_port"),
-            "leader_baudrate": LaunchConfiguration("leader_baudrate"),
-            "rate": LaunchConfiguration("rate"),
-            "calibration_file": LaunchConfiguration("calibration_file"),
-        }.items(),
-    )
-    return LaunchDescription(args + [teleop])
+    return LaunchDescription([
+        declare_fixed_robot(ROBOT),
+        DeclareLaunchArgument("leader", default_value="so101", choices=["so101", "topic", "expert"],
+                              description="so101: the leader arm on leader.port; topic: a JointState topic; "
+                                          "expert: the scripted expert in the sim (hardware:=sim)"),
+        DeclareLaunchArgument("leader.port", default_value="/dev/ttyACM0", description="the leader arm's Feetech bus"),
+        DeclareLaunchArgument("usb_port", default_value="/dev/ttyACM1",
+                              description="the follower arm's Feetech bus (hardware:=real)"),
+        DeclareLaunchArgument("leader_config", default_value="so101_leader", choices=list_configs("teleop"),
+                              description="teleop parameters and leader calibration: config/teleop/<name>.yaml"),
+        include("teleop", "teleop.launch.py", passed("robot", "leader", "leader_config", "leader.port", "usb_port")),
+    ])

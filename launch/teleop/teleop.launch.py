@@ -1,85 +1,89 @@
-r"""A leader arm teleoperating a follower: the follower (ros2_control bringup or the MuJoCo sim) + teleop_node.
+r"""A leader teleoperating a follower arm: the follower (robot_common bringup.launch.py, default the
+MuJoCo sim) + teleop_node (+ the scripted expert as a software leader with leader:=expert).
 
-    ros2 launch teleop teleop.launch.py robot:=fr3 leader_config:=gello_franka leader_type:=gello \
-        leader_port:=/dev/ttyUSB0 sim:=true
+    ros2 launch teleop teleop.launch.py robot:=fr3 leader_config:=gello_franka leader:=expert
+    ros2 launch teleop teleop.launch.py robot:=fr3 leader_config:=gello_franka leader:=gello \
+        hardware:=real leader.port:=/dev/serial/by-id/usb-FTDI-if00-port0
 
 gello_franka.launch.py, gello_realman.launch.py and so101_leader.launch.py include this file with
-robot and leader_config set and their own defaults for the rest; prefer those.
-sim:=false: robot_common bringup.launch.py (hardware mock with use_fake_hardware:=true, else real);
-sim:=true: the sim package's <robot>_sim.launch.py.
-
-Needs a full ROS 2 install (launch, launch_ros); the teleop node itself runs anywhere.
+robot, leader_config and their own defaults; prefer those.
+leader:=gello|so101  the leader arm on its serial bus (calibration from config/teleop/<leader_config>.yaml
+                     or calibration_file:=...; allow_uncalibrated:=true engages a template one)
+leader:=topic        a JointState topic in follower space (leader.topic in the leader config)
+leader:=expert       the scripted expert (`sim expert`, leader mode) on expert/joint_states: no
+                     hardware at all, needs hardware:=sim
+An empty argument leaves the parameter to config/teleop/<leader_config>.yaml or the node's default.
 """
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.conditions import IfCondition, UnlessCondition
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from robot_common.launch_support import (
+    BOOL_OR_UNSET,
+    LaunchConfigError,
+    config_file,
+    declare_hardware,
+    declare_hardware_arguments,
+    declare_namespace,
+    declare_robot,
+    expert_node,
+    given,
+    hardware_argument_defaults,
+    in_namespace,
+    include,
+    passed,
+    required,
+    value,
+)
+from robot_common.paths import list_configs
 
-ROBOTS = ["fr3", "rm65", "rm75", "so101"]
-LEADER_CONFIGS = ["gello_franka", "gello_rm65", "gello_rm75", "so101_leader"]  # config/teleop/<name>.yaml
+LEADERS = ["gello", "so101", "topic", "expert"]
+TELEOP_PARAMS = {"leader.port": str, "leader.baudrate": int, "rate_hz": float, "calibration_file": str,
+                 "allow_uncalibrated": bool}
+EXPERT_LEADER_TOPIC = "expert/joint_states"     # relative: resolved in the launch's namespace
+
+
+def _nodes(context):
+    robot, leader, hardware = value(context, "robot"), value(context, "leader"), value(context, "hardware")
+    if leader == "expert" and hardware != "sim":
+        raise LaunchConfigError(f"leader:=expert needs hardware:=sim (the scripted expert plans from the sim's "
+                                f"object pose), got hardware:={hardware}")
+    params = {"robot": robot, "leader.type": "topic" if leader == "expert" else leader, **given(context, TELEOP_PARAMS)}
+    if leader == "expert":
+        params["leader.topic"] = EXPERT_LEADER_TOPIC
+    nodes = [Node(package="teleop", executable="teleop_node", output="screen", on_exit=required("teleop_node"),
+                  parameters=[config_file("teleop", value(context, "leader_config")), params])]
+    if leader == "expert":
+        nodes.append(expert_node(context, robot, "leader"))
+    return [in_namespace(nodes)]
 
 
 def generate_launch_description() -> LaunchDescription:
-    robot = LaunchConfiguration("robot")
-    sim = LaunchConfiguration("sim")
-    use_fake_hardware = LaunchConfiguration("use_fake_hardware")
-    hardware = PythonExpression(["'mock' if '", use_fake_hardware, "'.lower() == 'true' else 'real'"])
-    args = [
-        DeclareLaunchArgument("robot", choices=ROBOTS, description="follower arm (config/robots/<robot>.yaml)"),
-        DeclareLaunchArgument("leader_config", choices=LEADER_CONFIGS,
-                              description="teleop parameters and default calibration: config/teleop/<name>.yaml"),
-        DeclareLaunchArgument("leader_type", choices=["gello", "so101", "topic"],
-                              description="gello: Dynamixel bus; so101: Feetech bus; "
-                                          "topic: a JointState topic in follower space"),
-        DeclareLaunchArgument("leader_port", description="leader arm's serial port (prefer /dev/serial/by-id/...)"),
-        DeclareLaunchArgument("leader_baudrate", default_value="1000000",
-                              description="leader bus baud rate (servos must be set to the same)"),
-        DeclareLaunchArgument("rate", default_value="500.0", description="leader read / command rate, Hz"),
+    return LaunchDescription([
+        declare_namespace(),
+        declare_robot(what="follower arm"),
+        DeclareLaunchArgument("leader_config", choices=list_configs("teleop"),
+                              description="teleop parameters and leader calibration: config/teleop/<name>.yaml"),
+        DeclareLaunchArgument("leader", choices=LEADERS,
+                              description="gello: Dynamixel bus; so101: Feetech bus; topic: a JointState topic in "
+                                          "follower space; expert: the scripted expert in the sim (no hardware)"),
+        declare_hardware(),
+        *declare_hardware_arguments(),
+        DeclareLaunchArgument("leader.port", default_value="",
+                              description="leader arm's serial port (prefer /dev/serial/by-id/...); empty: the config's"),
+        DeclareLaunchArgument("leader.baudrate", default_value="",
+                              description="leader bus baud rate (servos must be set to the same); empty: the config's"),
+        DeclareLaunchArgument("rate_hz", default_value="", description="leader read / command rate, Hz; empty: the config's"),
         DeclareLaunchArgument("calibration_file", default_value="",
                               description="calibration YAML written by `ros2 run teleop calibrate`; "
                                           "empty: the calibration in config/teleop/<leader_config>.yaml"),
-        DeclareLaunchArgument("sim", default_value="false", choices=["true", "false"],
-                              description="true: MuJoCo follower from the sim package instead of hardware"),
-        DeclareLaunchArgument("use_fake_hardware", default_value="false", choices=["true", "false"],
-                              description="ros2_control mock hardware instead of the real follower (sim:=false only)"),
-        # defaults as in bringup.launch.py, for the followers whose launch file does not set them
-        DeclareLaunchArgument("robot_ip", default_value="172.16.0.2", description="FR3 / RealMan controller address"),
-        DeclareLaunchArgument("usb_port", default_value="/dev/ttyACM0", description="SO-101 follower's Feetech bus"),
-    ]
-    follower_hw = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(
-            PathJoinSubstitution([FindPackageShare("robot_common"), "launch", "bringup.launch.py"])),
-        launch_arguments={"robot": robot, "hardware": hardware,
-                          "robot_ip": LaunchConfiguration("robot_ip"),
-                          "usb_port": LaunchConfiguration("usb_port")}.items(),
-        condition=UnlessCondition(sim),
-    )
-    follower_sim = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(
-            PathJoinSubstitution([FindPackageShare("sim"), "launch", [robot, "_sim.launch.py"]])),
-        condition=IfCondition(sim),
-    )
-    teleop = Node(
-        package="teleop",
-        executable="teleop_node",
-        name="teleop_node",
-        output="screen",
-        parameters=[
-            PathJoinSubstitution([FindPackageShare("teleop"), "config", "teleop",
-                                  [LaunchConfiguration("leader_config"), ".yaml"]]),
-            {
-                "robot": robot,
-                "leader.type": ParameterValue(LaunchConfiguration("leader_type"), value_type=str),
-                "leader.port": ParameterValue(LaunchConfiguration("leader_port"), value_type=str),
-                "leader.baudrate": ParameterValue(LaunchConfiguration("leader_baudrate"), value_type=int),
-                "rate_hz": ParameterValue(LaunchConfiguration("rate"), value_type=float),
-                "calibration_file": ParameterValue(LaunchConfiguration("calibration_file"), value_type=str),
-            },
-        ],
-    )
-    return LaunchDescription(args + [follower_hw, follower_sim, teleop])
+        DeclareLaunchArgument("allow_uncalibrated", default_value="", choices=BOOL_OR_UNSET,
+                              description="true: engage a servo leader whose calibration is the uncalibrated "
+                                          "template (it refuses otherwise); empty: the config's"),
+        DeclareLaunchArgument("episodes", default_value="",
+                              description="leader:=expert: run this many demonstrations, then end the launch; "
+                                          "empty: the expert serves expert/run_episode"),
+        include("robot_common", "bringup.launch.py",
+                passed("namespace", "robot", "hardware", *hardware_argument_defaults())),
+        OpaqueFunction(function=_nodes),
+    ])

@@ -36,6 +36,7 @@ setup(
     packages=find_packages(exclude=["test"]),
     data_files=data_files,
     install_requires=["setuptools"],
+    extras_require={"test": ["pytest"]},     # `colcon test` runs pytest (with colcon.meta's arguments)
     zip_safe=True,
     maintainer="robot-learning workspace maintainers",
     maintainer_email="maintainers@example.com",
@@ -43,5 +44,6 @@ setup(
     license="Apache-2.0",
     entry_points={"console_scripts": [
         "realman_bridge = robot_common.realman_bridge:main",
+        "gen_descriptions = robot_common.description:main",
     ]},
 )

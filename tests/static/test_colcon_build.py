@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from robot_common.spec import list_robots
+
 from .launch_check import ROOT, console_scripts, our_packages
 
 PACKAGES = ["robot_common", "sim", "teleop", "sensors", "recorder", "bag_to_dataset", "policy"]
@@ -41,7 +43,9 @@ def test_entry_launch_files_installed(install):
         for name in names:   # the per-robot file and the parameterised one it includes
             assert (install / f"{pkg}/share/{pkg}/launch/{name}.launch.py").is_file()
     assert (install / "robot_common/share/robot_common/launch/bringup.launch.py").is_file()
-    for robot in ("fr3", "rm65", "rm75", "so101"):
+    robots = list_robots()
+    assert robots
+    for robot in robots:
         assert (install / f"robot_common/share/robot_common/config/robots/{robot}.yaml").is_file()
         assert (install / f"robot_common/share/robot_common/config/controllers/{robot}.yaml").is_file()
         assert (install / f"robot_common/share/robot_common/urdf/{robot}.urdf.xacro").is_file()
@@ -63,3 +67,13 @@ def test_installed_package_resolves_its_share(install):
     out = subprocess.run([shutil.which("python") or "python3", "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(install / "teleop/share/teleop")
+
+
+def test_colcon_meta_covers_every_package():
+    """colcon.meta (read by colcon from the workspace root) names exactly our packages."""
+    import yaml
+
+    meta = yaml.safe_load((ROOT / "colcon.meta").read_text())
+    assert sorted(meta["names"]) == sorted(PACKAGES)
+    for name, settings in meta["names"].items():
+        assert "--import-mode=importlib" in settings["pytest-args"], name

@@ -24,6 +24,7 @@ def test_compose_runs_the_gazebo_check():
     check = compose["services"]["gazebo-check"]
     assert check["build"]["dockerfile"] == "docker/Dockerfile"
     script = check["command"][1]
+    assert check["command"] == ["python3", "docker/gazebo_check.py"], "the check takes its arms from config/robots"
     assert (ROOT / script).exists()
     tree = ast.parse((ROOT / script).read_text())
     assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body)

@@ -24,6 +24,16 @@ def rpy_to_matrix(rpy) -> np.ndarray:
     )
 
 
+def matrix_to_rpy(r: np.ndarray) -> list[float]:
+    """Inverse of rpy_to_matrix (R = Rz(y) Ry(p) Rx(r)); at gimbal lock the roll goes into the yaw."""
+    import math
+
+    pitch = math.atan2(-r[2, 0], math.hypot(r[0, 0], r[1, 0]))
+    if abs(math.cos(pitch)) < 1e-9:
+        return [0.0, pitch, math.atan2(-r[0, 1], r[1, 1])]
+    return [math.atan2(r[2, 1], r[2, 2]), pitch, math.atan2(r[1, 0], r[0, 0])]
+
+
 def transform(xyz=(0, 0, 0), rpy=(0, 0, 0)) -> np.ndarray:
     t = np.eye(4)
     t[:3, :3] = rpy_to_matrix(rpy)

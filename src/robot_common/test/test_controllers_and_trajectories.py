@@ -4,25 +4,25 @@ import yaml
 
 from robot_common.conversions import make_trajectory
 from robot_common.paths import source_root
-from robot_common.spec import ROBOTS, load_robot_spec
+from robot_common.spec import list_robots, load_robot_spec
 from robot_common.trajectory_check import TrajectoryRejected, check_trajectory, check_trajectory_data
 
 
-@pytest.mark.parametrize("robot", ROBOTS)
+@pytest.mark.parametrize("robot", list_robots())
 def test_controller_config_matches_robot(robot):
     spec = load_robot_spec(robot)
     cfg = yaml.safe_load((source_root() / "config" / "controllers" / f"{robot}.yaml").read_text())
-    cm = cfg["controller_manager"]["ros__parameters"]
+    cm = cfg["/**/controller_manager"]["ros__parameters"]
     assert cm["update_rate"] == spec.controllers["update_rate"]
     assert cm["arm_controller"]["type"] == "joint_trajectory_controller/JointTrajectoryController"
     assert cm["gripper_controller"]["type"] == "position_controllers/JointGroupPositionController"
     assert cm["joint_state_broadcaster"]["type"] == "joint_state_broadcaster/JointStateBroadcaster"
-    arm = cfg["arm_controller"]["ros__parameters"]
+    arm = cfg["/**/arm_controller"]["ros__parameters"]
     assert arm["joints"] == spec.joint_names
     assert arm["command_interfaces"] == ["position"]
     assert arm["state_interfaces"] == ["position", "velocity"]
     assert set(arm["constraints"]) >= set(spec.joint_names) | {"goal_time", "stopped_velocity_tolerance"}
-    assert cfg["gripper_controller"]["ros__parameters"]["joints"] == [spec.gripper.joint]
+    assert cfg["/**/gripper_controller"]["ros__parameters"]["joints"] == [spec.gripper.joint]
 
 
 @pytest.fixture

@@ -1,16 +1,19 @@
 """URDF descriptions: forward kinematics against the published tables, limits against config,
-and the ros2_control hardware chosen by the `hardware` argument."""
+the ros2_control hardware chosen by the `hardware` argument, and that the committed files are
+exactly what the generator makes of the specs."""
 import math
 
 import numpy as np
 import pytest
 
+from robot_common.description import generated_files
 from robot_common.paths import source_root
-from robot_common.spec import ROBOTS, load_robot_spec
+from robot_common.spec import list_robots, load_robot_spec
 from robot_common.urdf_model import UrdfModel, expand_xacro
 
 PI = math.pi
 URDF_DIR = source_root() / "urdf"
+ROBOTS = list_robots()
 
 
 def rot_x(a):
@@ -38,7 +41,7 @@ def mdh_frames(a, alpha, d, theta):
     return frames
 
 
-# Tables exactly as published in ROBOT_FACTS.md (independent of tools/gen_descriptions.py).
+# Tables exactly as published (docs/ROBOT_FACTS.md), written here independently of the specs.
 FR3_DH = dict(a=[0, 0, 0, 0.0825, -0.0825, 0, 0.088], d=[0.333, 0, 0.316, 0, 0.384, 0, 0],
               alpha=[0, -PI / 2, PI / 2, PI / 2, -PI / 2, PI / 2, PI / 2])
 RM_DH = {
@@ -54,7 +57,7 @@ def rpy(r, p, y):
     return rot_z(y) @ ry(p) @ rot_x(r)
 
 
-SO101_ORIGINS = [  # (xyz, rpy) per joint from ROBOT_FACTS.md; all axes z
+SO101_ORIGINS = [  # (xyz, rpy) per joint as published (docs/ROBOT_FACTS.md); all axes z
     ((0.0388, 0, 0.0624), (PI, 0, -PI)),
     ((-0.0304, -0.0183, -0.0542), (-PI / 2, -PI / 2, 0)),
     ((-0.1126, -0.028, 0), (0, 0, PI / 2)),
@@ -131,9 +134,6 @@ def test_urdf_limits_match_config(models, robot):
     assert len(masses) >= spec.dof
 
 
-REAL_PLUGINS = {"fr3": "franka_hardware/FrankaHardwareInterface", "so101": "feetech_ros2_driver/FeetechHardwareInterface"}
-
-
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_hardware_argument_selects_plugin(robot):
     spec = load_robot_spec(robot)
@@ -147,7 +147,12 @@ def test_hardware_argument_selects_plugin(robot):
     assert gz_plugins == {"gz_ros2_control/GazeboSimSystem", "gz_ros2_control-system"}
     real = UrdfModel(expand_xacro(URDF_DIR / f"{robot}.urdf.xacro", hardware="real"))
     real_plugins = [p.text for p in real.root_element.iter("plugin")]
-    assert real_plugins == ([REAL_PLUGINS[robot]] if robot in REAL_PLUGINS else [])
+    assert real_plugins == ([spec.hardware.real_plugin] if spec.hardware.real_plugin else [])
+    real_joints = [j.get("name") for rc in real.root_element.iter("ros2_control") for j in rc.findall("joint")]
+    if spec.hardware.real_plugin:   # the gripper joint only where ros2_control drives the real gripper
+        assert real_joints == spec.joint_names + ([spec.gripper.joint] * spec.hardware.gripper_in_ros2_control_real)
+    else:
+        assert real_joints == []
 
 
 def test_unknown_hardware_is_an_error():
@@ -166,3 +171,21 @@ def test_xacro_command_line_expands():
         out = subprocess.run([exe, str(URDF_DIR / f"{robot}.urdf.xacro"), "hardware:=mock"],
                              capture_output=True, text=True, check=True).stdout
         assert UrdfModel(out).root == load_robot_spec(robot).base_link
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_committed_description_and_controllers_are_generated_from_the_spec(robot):
+    """Regenerating changes nothing: every urdf/ and config/controllers/ file is the generator's output."""
+    spec = load_robot_spec(robot)
+    for path, text in generated_files(spec, source_root()).items():
+        assert path.read_text() == text, f"{path} differs from its spec: run `ros2 run robot_common gen_descriptions {robot}`"
+
+
+def test_real_plugin_parameters_come_from_the_spec():
+    real = UrdfModel(expand_xacro(URDF_DIR / "fr3.urdf.xacro", hardware="real", robot_ip="10.0.0.9"))
+    params = {p.get("name"): p.text or "" for p in real.root_element.find("ros2_control/hardware").findall("param")}
+    assert params == {"robot_ip": "10.0.0.9", "robot_type": "fr3", "arm_prefix": ""}
+    so = UrdfModel(expand_xacro(URDF_DIR / "so101.urdf.xacro", hardware="real", usb_port="/dev/ttyUSB3"))
+    ids = {j.get("name"): j.find("param[@name='id']").text for j in so.root_element.find("ros2_control").findall("joint")}
+    assert ids == {"shoulder_pan": "1", "shoulder_lift": "2", "elbow_flex": "3", "wrist_flex": "4", "wrist_roll": "5",
+                   "gripper": "6"}

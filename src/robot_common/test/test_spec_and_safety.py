@@ -3,10 +3,10 @@ import pytest
 import yaml
 
 from robot_common.safety import JointSafetyFilter, UnsafeCommandError, min_duration
-from robot_common.spec import ROBOTS, RobotSpecError, load_robot_spec
+from robot_common.spec import RobotSpecError, list_robots, load_robot_spec
 
 
-@pytest.mark.parametrize("robot", ROBOTS)
+@pytest.mark.parametrize("robot", list_robots())
 def test_every_robot_spec_loads(robot):
     spec = load_robot_spec(robot)
     assert spec.name == robot

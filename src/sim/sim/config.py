@@ -1,4 +1,7 @@
-"""Per-robot sim settings (config/sim/<robot>.yaml): servo gains, scene, cameras, expert."""
+"""Per-robot sim settings (config/sim/<robot>.yaml): servo gains, scene, cameras, expert.
+
+Kinematics, limits and masses come from the arm's spec and its generated URDF; this file adds what
+a physics model needs on top. Adding an arm to the sim is writing this file, no code."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from robot_common.paths import workspace_file
+from robot_common.paths import find_config
 from robot_common.spec import RobotSpec, load_robot_spec
 
 
@@ -66,16 +69,8 @@ def _vec(data: dict, key: str, n: int, where: str) -> np.ndarray:
 
 
 def sim_config_path(robot: str) -> Path:
-    try:
-        return workspace_file(Path("config") / "sim" / f"{robot}.yaml")
-    except FileNotFoundError:
-        # installed layout: share/sim/config/sim/<robot>.yaml
-        from ament_index_python.packages import get_package_share_directory
-
-        path = Path(get_package_share_directory("sim")) / "config" / "sim" / f"{robot}.yaml"
-        if not path.exists():
-            raise
-        return path
+    """config/sim/<robot>.yaml wherever robot_common.paths finds it (an overlay, the checkout, share/sim)."""
+    return find_config("sim", robot)
 
 
 def load_sim_config(robot: str | RobotSpec, path: str | Path | None = None) -> SimRobotConfig:

@@ -3,7 +3,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from robot_common.spec import ROBOTS
+from robot_common.spec import list_robots
 from robot_common.urdf_model import UrdfModel
 from sim.config import load_sim_config
 from sim.env import SimEnv
@@ -14,7 +14,7 @@ from sim.trajectory import JointTrajectoryGoal, TrajectoryPoint, TrajectoryRejec
 TRACKING_BOUND = 0.01     # rad: max |desired - measured| during a 1 s move at ~0.5 rad/s
 
 
-@pytest.mark.parametrize("robot", ROBOTS)
+@pytest.mark.parametrize("robot", list_robots())
 def test_mjcf_kinematics_and_limits_match_the_description(robot):
     cfg = load_sim_config(robot)
     spec = cfg.spec
@@ -34,7 +34,7 @@ def test_mjcf_kinematics_and_limits_match_the_description(robot):
         assert np.allclose(m.actuator_forcerange[m.actuator(j.name).id], [-j.max_effort, j.max_effort])
 
 
-@pytest.mark.parametrize("robot", ["fr3", "so101"])
+@pytest.mark.parametrize("robot", list_robots())
 def test_tracking_error_stays_under_bound(robot):
     env = SimEnv(robot, cameras=[])
     q0 = env.spec.home
@@ -59,7 +59,7 @@ def test_rejected_goal_leaves_the_arm_still():
     assert np.allclose(env.arm_state()[0], env.spec.home, atol=1e-3)
 
 
-@pytest.mark.parametrize("robot", ["fr3", "so101"])
+@pytest.mark.parametrize("robot", list_robots())
 def test_gripper_closes_on_the_cube_and_fingertips_feel_it(robot):
     env = SimEnv(robot, cameras=[])
     expert = ScriptedExpert(env.cfg)
@@ -113,7 +113,7 @@ def test_scripted_expert_solves_19_of_20_seeded_episodes(robot):
     assert sum(results) >= 19, f"{robot}: expert succeeded in {sum(results)}/20"
 
 
-@pytest.mark.parametrize("robot", ["rm65", "rm75"])
+@pytest.mark.parametrize("robot", list_robots(family="realman"))
 def test_scripted_expert_on_the_realman_arms(robot):
     env = SimEnv(robot, cameras=[], seed=11)
     expert = ScriptedExpert(env.cfg, env.model)
