@@ -152,7 +152,7 @@ def test_node_refuses_to_start_without_a_real_leader(tmp_path, case):
             wait_for(lambda: not node.alive, 30, what="the node to exit")
         finally:
             code = node.stop()
-    assert code == 1
+    assert code == 2  # a configuration / input error (CONVENTIONS: exit 2)
     assert expect in (tmp_path / "node.log").read_text()
 
 
