@@ -142,7 +142,8 @@ class ParamTable:
             try:
                 value = node.declare_parameter(p.name, default, desc).value
             except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
-                raise ParamError(f"parameter '{p.name}' ({p.type_name}): {exc}") from None
+                reason = exc.args[0] if exc.args else exc   # without rclpy's trailing parameter name
+                raise ParamError(f"parameter '{p.name}' ({p.type_name}): {reason}") from None
             out[p.name] = p.validate(value)
         return out
 
