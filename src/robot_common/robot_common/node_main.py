@@ -65,7 +65,12 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # noqa: BLE001 - rcl's RCLError: a bad --ros-args / --params-file
+        who = name or getattr(factory, "__name__", "node")
+        print(f"{who}: error: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG_ERROR
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     node = None
     code = 0
