@@ -162,6 +162,7 @@ class ParamTable:
             if p.bounds is not None:
                 extra.append(f"in [{p.bounds[0]}, {p.bounds[1]}]")
             text = (p.description + (f" ({'; '.join(extra)})" if extra else "")).replace("|", "\\|")
+            text = text.replace("<", "&lt;")   # `<robot>` in a description is text, not an HTML tag
             lines.append(f"| `{p.name}` | {p.type_name} | {default} | {text} |")
         return "\n".join(lines)
 
