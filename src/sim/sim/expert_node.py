@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
@@ -63,8 +63,9 @@ class ExpertNode(Node):
     it queues the request and awaits a Future that the episode thread completes. The executor
     keeps serving the streams meanwhile (the service has a callback group of its own), and it only
     looks at the awaiting callback when it wakes for other work (or is woken by `executor.wake()`
-    when the episode ends): no polling loop, no thread pool. A MultiThreadedExecutor would do the same at several times the CPU (rclpy rebuilds its
-    wait set and thread-pool work per event), and a starved expert streams a leader that jumps.
+    when the episode ends): no polling loop, no thread pool. A MultiThreadedExecutor would do the
+    same at several times the CPU (rclpy rebuilds its wait set and thread-pool work per event), and
+    a starved expert streams a leader that jumps.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -110,10 +111,9 @@ class ExpertNode(Node):
                                                     lambda m: setattr(self, "engaged", bool(m.data)), qos)
         self.pub_result = self.create_publisher(Bool, "expert/episode_result", qos)
         self.reset_client = self.create_client(Trigger, "sim/reset")
-        # its own callback group: while the coroutine awaits the episode, it holds only this group,
-        # and everything else (the node's default group) keeps running
-        self.create_service(Trigger, "expert/run_episode", self._on_run,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+        # its own callback group: an awaiting call holds no group the streams need (the node's
+        # default group is mutually exclusive), and, reentrant, a second call is answered at once
+        self.create_service(Trigger, "expert/run_episode", self._on_run, callback_group=ReentrantCallbackGroup())
         self.requests: queue.Queue[_EpisodeRequest] = queue.Queue()
         self.leader_ref: list = [None, None]
         self.leader_last: np.ndarray | None = None    # the last streamed leader pose
