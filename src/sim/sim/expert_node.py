@@ -301,6 +301,9 @@ class ExpertNode(Node):
     async def _on_run(self, request, response):
         """expert/run_episode: queued for the episode thread; the reply waits for its result without
         holding the executor (see the class docstring)."""
+        if self.p["episodes"] > 0:
+            response.success, response.message = False, "this expert runs its own episodes (episodes > 0)"
+            return response
         if not self.busy.acquire(blocking=False):   # released by the episode thread when it is done
             response.success, response.message = False, "an episode is already running"
             return response
