@@ -1,8 +1,10 @@
-"""teleop_node: reads a leader at rate_hz, publishes /leader/joint_states and drives the follower.
+"""teleop_node: reads a leader at rate_hz, publishes leader/joint_states and drives the follower.
 
 A thin ROS shell: the leader drivers (servo_bus, leaders), the calibration and the safety gate
 (safety_gate) are plain Python. The control loop runs in its own thread on absolute deadlines
-(a ROS timer in Python cannot hold 500 Hz); subscriptions and services spin in the main thread.
+(a ROS timer in Python cannot hold 500 Hz), started by the constructor and stopped by
+destroy_node; subscriptions and services spin in the main thread (run_node). All names are
+relative: a namespace moves the whole stack.
 """
 from __future__ import annotations
 
