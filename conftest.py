@@ -1,15 +1,22 @@
-"""Test-wide environment: DDS stays on this machine, and each pytest run gets its own domain."""
+"""Test-wide environment: DDS stays on this machine, each pytest run gets its own domain, and the
+checkout's packages are imported from their source folders, here and in every process a test starts.
+
+This is the workspace's only sys.path edit: tests run the checkout with or without `colcon build`;
+everything else (tools, nodes, benches) imports the installed workspace (`source install/setup.bash`).
+"""
 import os
+import sys
+from pathlib import Path
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-# Import every package from its source folder, so tests run the checkout with or without colcon.
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-for _pkg in sorted((Path(__file__).parent / "src").iterdir()):
-    if (_pkg / "package.xml").exists() and str(_pkg) not in sys.path:
-        sys.path.insert(0, str(_pkg))
+_SOURCES = [str(p) for p in sorted((Path(__file__).parent / "src").iterdir()) if (p / "package.xml").exists()]
+for _src in reversed(_SOURCES):
+    if _src not in sys.path:
+        sys.path.insert(0, _src)
+# node processes started by tests (python -m <pkg>.<module>) import the same sources first
+_rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in _SOURCES]
+os.environ["PYTHONPATH"] = os.pathsep.join(_SOURCES + _rest)

@@ -8,6 +8,9 @@ Stages (each also runs on its own with --stages, reusing the artifacts in --out)
   eval     policy node drives the sim on fresh seeded resets; the scripted expert and a
            do-nothing baseline run on the same resets                   -> <out>/eval.json, rollout.mp4
   report   success table and plot                                      -> <out>/report.md, success.png
+
+Run from the repository root with the workspace importable: `make demo` builds and sources it
+(`source install/setup.bash`); the tests run it with the checkout's sources (conftest.py).
 """
 from __future__ import annotations
 
@@ -17,12 +20,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("record", "convert", "train", "eval", "report")
-# run from a checkout without `colcon build` too: installed packages (install/setup.bash) win
-sys.path.extend(str(p) for p in sorted((ROOT / "src").iterdir()) if (p / "package.xml").exists())
 TASK = "pick up the cube and place it on the target"      # the sim's pick_place scene, any arm
 
 
@@ -44,6 +45,12 @@ def run(cmd: list[str]) -> None:
         raise SystemExit(f"demo: '{' '.join(cmd[2:4])} ...' failed with exit code {res.returncode}")
 
 
+def sim_settings(a: argparse.Namespace, seed: int):
+    from tools.demo_ros import SimSettings
+
+    return SimSettings(robot=a.robot, seed=seed, width=a.width, height=a.height, fps=a.fps)
+
+
 def stage_record(a: argparse.Namespace, out: Path) -> None:
     from tools.demo_ros import record_episodes
 
@@ -52,8 +59,9 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
     if done >= a.episodes:
         say(f"record: {done} episodes already in {session}, skipping")
         return
-    res = record_episodes(a.robot, session, a.episodes, TASK, out / "logs" / "record", a.seed,
-                          (a.width, a.height), a.fps, lambda m: say(f"record: {m}"), through_teleop=not a.direct_expert)
+    res = record_episodes(sim_settings(a, a.seed), session, a.episodes, task=TASK,
+                          logs=out / "logs" / "record", progress=lambda m: say(f"record: {m}"),
+                          through_teleop=not a.direct_expert)
     say(f"record: {res.saved} demonstrations saved, {res.discarded} failed ones discarded, "
         f"{sum(res.durations) / max(len(res.durations), 1):.1f} s per episode")
 
@@ -110,9 +118,9 @@ def baselines(robot: str, episodes: int, seed: int, timeout_s: float) -> dict[st
 def stage_eval(a: argparse.Namespace, out: Path) -> None:
     from tools.demo_ros import evaluate_policy
 
-    res = evaluate_policy(a.robot, checkpoint_dir(out), a.eval_episodes, a.eval_seed, out / "logs" / "eval",
-                          (a.width, a.height), a.fps, a.eval_timeout, out / "rollout.mp4",
-                          lambda m: say(f"eval: {m}"))
+    res = evaluate_policy(sim_settings(a, a.eval_seed), checkpoint_dir(out), a.eval_episodes,
+                          timeout_s=a.eval_timeout, logs=out / "logs" / "eval", video=out / "rollout.mp4",
+                          progress=lambda m: say(f"eval: {m}"))
     base = baselines(a.robot, a.eval_episodes, a.eval_seed, a.eval_timeout)
     summary = {
         "robot": a.robot, "episodes": a.eval_episodes, "seed": a.eval_seed,
@@ -158,6 +166,16 @@ def stage_report(a: argparse.Namespace, out: Path) -> None:
     print("\n".join(lines))
 
 
+# the stages in the order they run, each a function of the arguments and the artifact folder
+STAGES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
+    "record": stage_record,
+    "convert": stage_convert,
+    "train": stage_train,
+    "eval": stage_eval,
+    "report": stage_report,
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from robot_common.spec import list_robots
 
@@ -185,21 +203,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         a.episodes, a.eval_episodes, a.train_steps, a.eval_timeout = 2, 2, 4, 5.0
     unknown = set(a.stages.split(",")) - set(STAGES)
     if unknown:
-        p.error(f"unknown stages {sorted(unknown)}; choose from {STAGES}")
+        p.error(f"unknown stages {sorted(unknown)}; choose from {list(STAGES)}")
     return a
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    try:
+        import robot_common  # noqa: F401 - the workspace's packages, installed or on PYTHONPATH
+    except ModuleNotFoundError:
+        raise SystemExit("demo: the workspace packages are not importable; run `make demo`, or "
+                         "`make build && source install/setup.bash` first") from None
     out = Path(a.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
-    for stage in STAGES:
-        if stage in a.stages.split(","):
+    chosen = a.stages.split(",")
+    for name, stage in STAGES.items():
+        if name in chosen:
             t0 = time.monotonic()
-            say(f"== {stage}")
-            globals()[f"stage_{stage}"](a, out)
-            say(f"{stage} took {time.monotonic() - t0:.0f} s")
+            say(f"== {name}")
+            stage(a, out)
+            say(f"{name} took {time.monotonic() - t0:.0f} s")
     say(f"done in {(time.monotonic() - t_start) / 60:.1f} min; artifacts in {out}")
     return 0
 

@@ -57,8 +57,18 @@ class Stack:
         self._exit.close()
 
 
-def sim_params(robot: str, seed: int, width: int, height: int, fps: float) -> dict:
-    return {"robot": robot, "seed": seed, "image_width": width, "image_height": height, "camera_rate": fps}
+@dataclass(frozen=True)
+class SimSettings:
+    """The simulated arm a stage runs against (sim_node parameters)."""
+    robot: str
+    seed: int                  # of the reset sequence: the k-th reset of a seed is always the same
+    width: int                 # camera images (the demo policy's input size)
+    height: int
+    fps: float                 # camera rate, sim time
+
+    def params(self) -> dict:
+        return {"robot": self.robot, "seed": self.seed, "image_width": self.width, "image_height": self.height,
+                "camera_rate": self.fps}
 
 
 def trigger(probe: ProbeNode, name: str, timeout: float = 30.0, check: bool = True) -> tuple[bool, str]:
@@ -85,18 +95,17 @@ class RecordResult:
     durations: list[float] = field(default_factory=list)
 
 
-def record_episodes(robot: str, session: Path, episodes: int, task: str, logs: Path, seed: int,
-                    image_size: tuple[int, int], fps: float, progress: Callable[[str], None],
-                    through_teleop: bool = True) -> RecordResult:
+def record_episodes(sim: SimSettings, session: Path, episodes: int, *, task: str, logs: Path,
+                    progress: Callable[[str], None], through_teleop: bool = True) -> RecordResult:
     """The scripted expert demonstrates through the teleop node (a `topic` leader), or commands the
-    follower directly; the recorder writes one bag per episode; failed demonstrations are discarded
-    and re-recorded."""
+    follower directly; the recorder writes one bag per episode into `session`; failed
+    demonstrations are discarded and re-recorded. Node logs go to `logs`."""
     from std_srvs.srv import Trigger
 
-    w, h = image_size
+    robot = sim.robot
     result = RecordResult()
     with ProbeNode("demo_recording") as probe, Stack(logs) as stack:  # nodes stop first
-        stack.start("sim", "sim.sim_node", **sim_params(robot, seed, w, h, fps))
+        stack.start("sim", "sim.sim_node", **sim.params())
         if through_teleop:  # a software leader on a busy CPU can pause: tolerate 1.5 s before a fault
             stack.start("teleop", "teleop.teleop_node", robot=robot,
                         **{"leader.type": "topic", "leader.stale_after": 1.5})
@@ -158,24 +167,25 @@ class EvalResult:
         return float(np.mean(self.successes)) if self.successes else 0.0
 
 
-def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs: Path, image_size: tuple[int, int],
-                    fps: float, timeout_s: float, video: Path | None, progress: Callable[[str], None]) -> EvalResult:
-    """Run the policy node against the sim on `episodes` seeded resets; success = /sim/task_success."""
+def evaluate_policy(sim: SimSettings, checkpoint: Path, episodes: int, *, timeout_s: float, logs: Path,
+                    video: Path | None, progress: Callable[[str], None]) -> EvalResult:
+    """Run the policy node (from `checkpoint`) against the sim on `episodes` seeded resets, each for
+    at most `timeout_s`; success = sim/task_success. The first episode's front camera goes to
+    `video` (None: no video). Node logs go to `logs`."""
     from geometry_msgs.msg import PoseStamped
     from sensor_msgs.msg import Image
     from std_msgs.msg import Bool
     from trajectory_msgs.msg import JointTrajectory
 
-    from robot_common.conversions import image_to_numpy, trajectory_to_arrays
+    from robot_common.conversions import image_to_numpy
     from robot_common.spec import load_robot_spec
 
-    spec = load_robot_spec(robot)
-    w, h = image_size
+    spec = load_robot_spec(sim.robot)
     result = EvalResult()
     frames: list[np.ndarray] = []
     with ProbeNode("demo_evaluation") as probe, Stack(logs) as stack:  # nodes stop first
-        stack.start("sim", "sim.sim_node", **sim_params(robot, seed, w, h, fps))
-        stack.start("policy", "policy.policy_node", robot=robot, checkpoint=str(checkpoint))
+        stack.start("sim", "sim.sim_node", **sim.params())
+        stack.start("policy", "policy.policy_node", robot=sim.robot, checkpoint=str(checkpoint))
         success = probe.collect(Bool, "/sim/task_success")
         poses = probe.collect(PoseStamped, "/sim/object_pose")
         trajs = probe.collect(JointTrajectory, "/arm_controller/joint_trajectory")
@@ -210,21 +220,28 @@ def evaluate_policy(robot: str, checkpoint: Path, episodes: int, seed: int, logs
             result.successes.append(ok)
             result.outcomes.append("placed" if ok else cube_outcome([m for _, m in poses[p0:]]))
             progress(f"evaluation {i + 1}/{episodes}: {'success' if ok else 'failure: ' + result.outcomes[-1]}")
-        prev = None
-        for k, (_, msg) in enumerate(trajs):
-            if k in starts:
-                prev = None  # the sim reset moved the arm; the policy starts from the new pose
-            names, _, pos = trajectory_to_arrays(msg)
-            order = [names.index(n) for n in spec.joint_names]
-            pos = pos[:, order]
-            result.commands += 1
-            result.out_of_limits += int(np.sum((pos < spec.lower - 1e-6) | (pos > spec.upper + 1e-6)))
-            if prev is not None:
-                result.max_step = max(result.max_step, float(np.max(np.abs(pos[0] - prev))))
-            prev = pos[0]
+        count_commands(result, [m for _, m in trajs], set(starts), spec)
     if video is not None and frames:
-        write_mp4(frames, video, fps)
+        write_mp4(frames, video, sim.fps)
     return result
+
+
+def count_commands(result: EvalResult, trajectories: list, episode_starts: set[int], spec) -> None:
+    """Commands, points outside the joint limits and the largest step between consecutive commands
+    within an episode (the index of each episode's first trajectory is in `episode_starts`)."""
+    from robot_common.conversions import trajectory_to_arrays
+
+    prev = None
+    for k, msg in enumerate(trajectories):
+        if k in episode_starts:
+            prev = None  # the sim reset moved the arm; the policy starts from the new pose
+        names, _, pos = trajectory_to_arrays(msg)
+        pos = pos[:, [names.index(n) for n in spec.joint_names]]
+        result.commands += 1
+        result.out_of_limits += int(np.sum((pos < spec.lower - 1e-6) | (pos > spec.upper + 1e-6)))
+        if prev is not None:
+            result.max_step = max(result.max_step, float(np.max(np.abs(pos[0] - prev))))
+        prev = pos[0]
 
 
 def cube_outcome(poses: list) -> str:

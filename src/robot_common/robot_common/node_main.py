@@ -13,6 +13,10 @@ node needs on top:
 
     def main(args: list[str] | None = None) -> int:
         return run_node(TeleopNode, args)
+
+A node that must own the main thread (the simulator's physics, the expert's episodes) passes
+`spin=`: it spins its executor in a thread of its own and returns when it is done, optionally with
+the process's exit code.
 """
 from __future__ import annotations
 
@@ -50,22 +54,32 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def run_node(factory: Callable[[], Any], args: list[str] | None = None,
-             spin: Callable[[Any], None] | None = None, errors: tuple[type[BaseException], ...] = ()) -> int:
+             spin: Callable[[Any], int | None] | None = None, errors: tuple[type[BaseException], ...] = (),
+             name: str | None = None) -> int:
     """Run the node `factory()` builds. `spin(node)` replaces the default executor loop for a node
-    that must own the main thread (the simulator's physics); it returns when the node is done.
-    `errors` adds node-specific configuration error types (a calibration error, a bus error)."""
+    that must own the main thread (the simulator's physics); it returns when the node is done, and
+    an int it returns is the exit code. `errors` adds node-specific configuration error types (a
+    calibration error, a bus error). `name` prefixes a configuration error raised before the node
+    exists (default: the factory's name)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # noqa: BLE001 - rcl's RCLError: a bad --ros-args / --params-file
+        who = name or getattr(factory, "__name__", "node")
+        print(f"{who}: error: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG_ERROR
     old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     node = None
     code = 0
     try:
         node = factory()
         if spin is not None:
-            spin(node)
+            result = spin(node)
+            if isinstance(result, int) and not isinstance(result, bool):
+                code = result
         else:
             executor = SingleThreadedExecutor()
             executor.add_node(node)
@@ -74,8 +88,9 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _config_errors() + tuple(errors) as exc:
-        name = getattr(node, "get_name", lambda: None)() or getattr(factory, "__name__", "node")
-        print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
+        who = getattr(node, "get_name", lambda: None)() or name or getattr(factory, "__name__", "node")
+        text = " ".join(str(exc).split())  # one line, also for yaml's multi-line messages
+        print(f"{who}: error: {text}", file=sys.stderr, flush=True)
         code = EXIT_CONFIG_ERROR
     finally:
         if node is not None:

@@ -142,7 +142,8 @@ class ParamTable:
             try:
                 value = node.declare_parameter(p.name, default, desc).value
             except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
-                raise ParamError(f"parameter '{p.name}' ({p.type_name}): {exc}") from None
+                reason = exc.args[0] if exc.args else exc   # without rclpy's trailing parameter name
+                raise ParamError(f"parameter '{p.name}' ({p.type_name}): {reason}") from None
             out[p.name] = p.validate(value)
         return out
 
@@ -161,6 +162,7 @@ class ParamTable:
             if p.bounds is not None:
                 extra.append(f"in [{p.bounds[0]}, {p.bounds[1]}]")
             text = (p.description + (f" ({'; '.join(extra)})" if extra else "")).replace("|", "\\|")
+            text = text.replace("<", "&lt;")   # `<robot>` in a description is text, not an HTML tag
             lines.append(f"| `{p.name}` | {p.type_name} | {default} | {text} |")
         return "\n".join(lines)
 

@@ -1,7 +1,10 @@
-"""Helpers for tests that talk real DDS: a spinning probe node and managed node processes.
+"""Helpers for tests, benches and the demo that talk real DDS: a spinning probe node and managed
+node processes.
 
 Every process started here inherits ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and the run's
-ROS_DOMAIN_ID, so no DDS traffic leaves the machine and parallel runs never cross-talk.
+ROS_DOMAIN_ID, so no DDS traffic leaves the machine and parallel runs never cross-talk. Processes
+import what this one imports: the installed workspace, or (under pytest) the checkout's sources,
+which the root conftest.py puts on PYTHONPATH.
 """
 from __future__ import annotations
 
@@ -17,16 +20,13 @@ from pathlib import Path
 
 
 def ros_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a node process: DDS on this machine, the run's domain id,
+    headless rendering, unbuffered output (logs arrive as they are written), plus `extra`."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
     env.setdefault("MUJOCO_GL", "osmesa")
     env["PYTHONUNBUFFERED"] = "1"
-    # package sources first, so `python -m <pkg>.<module>` runs the checkout without an install
-    from robot_common.paths import source_root
-
-    src = [str(p) for p in sorted((source_root() / "src").iterdir()) if (p / "package.xml").exists()]
-    env["PYTHONPATH"] = os.pathsep.join(src + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

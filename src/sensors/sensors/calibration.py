@@ -82,26 +82,18 @@ def _matrix(doc: dict, key: str, path: Path) -> np.ndarray:
 
 
 def resolve_calibration_path(url: str) -> Path:
-    """A plain path, file:// URL, or a path relative to the workspace (config/cameras/x.yaml)."""
+    """A plain path, a file:// URL, a workspace path (config/cameras/x.yaml) or a bare name of
+    config/cameras (front_calibration); an unknown one is returned as given (load reports it)."""
     s = url[len("file://"):] if url.startswith("file://") else url
     path = Path(os.path.expanduser(s))
     if path.is_absolute() or path.exists():
         return path
-    from robot_common.paths import workspace_file
+    from robot_common.paths import find_config, workspace_file
 
     try:
-        return workspace_file(path)
+        return workspace_file(path) if len(path.parts) > 1 else find_config("cameras", s)
     except FileNotFoundError:
-        pass
-    try:  # installed: share/sensors/config/cameras/...
-        from ament_index_python.packages import get_package_share_directory
-
-        candidate = Path(get_package_share_directory("sensors")) / path
-        if candidate.exists():
-            return candidate
-    except Exception:  # noqa: BLE001 - no ament index here
-        pass
-    return path
+        return path
 
 
 def load_calibration(url: str) -> Calibration:

@@ -9,54 +9,58 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from rclpy.node import Node
+
+from robot_common.node_main import run_node
+from robot_common.params import Param, ParamTable
 
 from .calibration import Calibration, CalibrationError, load_calibration
 from .capture_loop import DISCONNECTED, CaptureLoop
 from .diagnostics import HealthLimits, assess, make_status, stream_values
 from .frame_source import CaptureSettings, FrameSource, SourceKind
 from .image_codec import ImageCodec, compressed_jpeg
-from .node_params import declare, run_node, start_capture, stream_qos
+from .stream_setup import start_capture, stream_qos
 from .stream_stats import StreamStats
 
-try:
-    from rclpy.node import Node
-except ImportError:  # the logic modules stay importable without ROS
-    Node = object  # type: ignore[assignment,misc]
+PARAMS = ParamTable("camera_node", [
+    Param("camera_name", "camera", "camera name: topics cameras/<name>/..., frame <name>_optical_frame"),
+    # dynamic typing: `-p source:=0` (an int on the command line) is the V4L2 index "0"
+    Param("source", "0", "V4L2 index ('0') or path ('/dev/video0', better /dev/v4l/by-id/...), a video file, "
+          "or a URL", dynamic_typing=True),
+    Param("width", 640, "requested frame width (0: device default; files keep their own)", bounds=(0, 16384)),
+    Param("height", 480, "requested frame height (0: device default)", bounds=(0, 16384)),
+    Param("fps", 30.0, "device: requested rate; file: replay rate (0: the file's own)", bounds=(0.0, 1000.0)),
+    Param("pixel_format", "MJPG", "V4L2 FOURCC, e.g. MJPG (640x480@30 on USB 2) or YUYV (uncompressed); "
+          "'' = device default"),
+    Param("resize", False, "resize frames to width x height when the source delivers another size"),
+    Param("frame_id", "", "header.frame_id ('' = <camera_name>_optical_frame)"),
+    Param("camera_info_url", "", "calibration YAML (path, file:// URL or config/cameras/<file>.yaml); "
+          "'' publishes an uncalibrated CameraInfo"),
+    Param("publish_compressed", False, "also publish image_raw/compressed (JPEG)"),
+    Param("jpeg_quality", 90, "JPEG quality of image_raw/compressed", bounds=(1, 100)),
+    Param("loop", False, "video file: start over at the end"),
+    Param("realtime", True, "video file: replay at fps instead of as fast as decoded"),
+    Param("wait_for_subscriber_s", 0.0, "video file: hold the replay until image_raw has a subscriber, at most "
+          "this long (0: start at once)", bounds=(0.0, 3600.0)),
+    Param("qos_reliable", False, "publish reliable instead of best effort (sensor-data QoS); subscribers of "
+          "either kind match a reliable publisher"),
+    Param("qos_depth", 5, "publisher history depth", bounds=(1, 10000)),
+    Param("reconnect_period_s", 1.0, "seconds between reconnection attempts", bounds=(0.01, 3600.0)),
+    Param("diagnostics_period_s", 1.0, "seconds between /diagnostics", bounds=(0.01, 3600.0)),
+    Param("stale_after_s", 2.0, "no frame for this long while streaming: ERROR on diagnostics",
+          bounds=(0.01, 3600.0)),
+    Param("image_codec", "auto", "message conversion: cv_bridge when installed (auto), or the workspace's numpy "
+          "conversion", choices=("auto", "cv_bridge", "numpy")),
+], summary="a V4L2 camera, video file or stream URL as cameras/<name>/image_raw + camera_info")
 
 
 class CameraNode(Node):
-    def __init__(self, node_name: str = "camera_node") -> None:
-        super().__init__(node_name)
+    def __init__(self, **kwargs) -> None:
+        super().__init__("camera_node", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-        p = {
-            "camera_name": declare(self, "camera_name", "camera", "camera name: topics cameras/<name>/..., "
-                                   "frame <name>_optical_frame"),
-            "source": str(declare(self, "source", "0", "V4L2 index ('0') or path ('/dev/video0'), video file, or URL",
-                                  any_type=True)),
-            "width": declare(self, "width", 640, "requested frame width (0: device default; files keep their own)"),
-            "height": declare(self, "height", 480, "requested frame height (0: device default)"),
-            "fps": declare(self, "fps", 30.0, "device: requested rate; file: replay rate (0: the file's own)"),
-            "pixel_format": declare(self, "pixel_format", "MJPG", "V4L2 FOURCC, e.g. MJPG or YUYV ('' = default)"),
-            "resize": declare(self, "resize", False, "resize frames to width x height when the source differs"),
-            "frame_id": declare(self, "frame_id", "", "header.frame_id ('' = <camera_name>_optical_frame)"),
-            "camera_info_url": declare(self, "camera_info_url", "", "calibration YAML (path, file:// URL or "
-                                       "config/cameras/<file>.yaml); '' publishes an uncalibrated CameraInfo"),
-            "publish_compressed": declare(self, "publish_compressed", False, "also publish image_raw/compressed"),
-            "jpeg_quality": declare(self, "jpeg_quality", 90, "JPEG quality of image_raw/compressed (1-100)"),
-            "loop": declare(self, "loop", False, "video file: start over at the end"),
-            "realtime": declare(self, "realtime", True, "video file: replay at fps instead of as fast as decoded"),
-            "wait_for_subscriber_s": declare(self, "wait_for_subscriber_s", 0.0, "video file: hold the replay "
-                                             "until image_raw has a subscriber, at most this long (0: start at once)"),
-            "qos_reliable": declare(self, "qos_reliable", False, "publish reliable instead of best effort "
-                                    "(sensor-data QoS); subscribers of either kind match a reliable publisher"),
-            "qos_depth": declare(self, "qos_depth", 5, "publisher history depth"),
-            "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
-            "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
-            "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
-            "image_codec": declare(self, "image_codec", "auto", "auto | cv_bridge | numpy (message conversion)"),
-        }
+        p = PARAMS.declare(self)
         self.p = p
         self.camera_name = p["camera_name"]
         self.frame_id = p["frame_id"] or f"{self.camera_name}_optical_frame"
@@ -75,7 +79,7 @@ class CameraNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, f"{base}/camera_info", qos)
         self.pub_jpeg = (self.create_publisher(CompressedImage, f"{base}/image_raw/compressed", qos)
                          if p["publish_compressed"] else None)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # ROS-wide by convention
 
         settings = CaptureSettings(p["width"], p["height"], float(p["fps"]), p["pixel_format"],
                                    realtime=p["realtime"], loop=p["loop"])
@@ -141,12 +145,14 @@ class CameraNode(Node):
                                   level, message, values)]
         self.pub_diag.publish(msg)
 
-    def close(self) -> None:
+    def destroy_node(self) -> None:
+        """Stop the capture thread (it publishes) before the node and its publishers go."""
         self.loop.stop()
+        super().destroy_node()
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_node(CameraNode, argv)
+def main(args: list[str] | None = None) -> int:
+    return run_node(CameraNode, args, name="camera_node")
 
 
 if __name__ == "__main__":

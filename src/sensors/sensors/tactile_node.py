@@ -15,19 +15,18 @@ import sys
 import threading
 
 import numpy as np
+from rclpy.node import Node
+
+from robot_common.node_main import run_node
+from robot_common.params import Param, ParamTable
 
 from .capture_loop import DISCONNECTED, CaptureLoop
 from .diagnostics import HealthLimits, assess, make_status, stream_values
 from .frame_source import CaptureSettings, FrameSource, SourceKind
 from .image_codec import ImageCodec
-from .node_params import declare, run_node, start_capture, stream_qos
+from .stream_setup import start_capture, stream_qos
 from .stream_stats import StreamStats
 from .tactile_processing import TactileConfig, TactileProcessor
-
-try:
-    from rclpy.node import Node
-except ImportError:  # the logic modules stay importable without ROS
-    Node = object  # type: ignore[assignment,misc]
 
 
 def displacement_msg(table: np.ndarray):
@@ -41,49 +40,56 @@ def displacement_msg(table: np.ndarray):
     return msg
 
 
+_GEL = TactileConfig()   # the processing defaults are defined once, in TactileConfig
+
+PARAMS = ParamTable("tactile_node", [
+    Param("sensor_name", "gelsight", "topics tactile/<name>/..., frame <name>_gel_frame"),
+    # dynamic typing: `-p source:=0` (an int on the command line) is the V4L2 index "0"
+    Param("source", "0", "V4L2 index or path of the gel camera, a video file, or a URL", dynamic_typing=True),
+    Param("width", 320, "requested frame width (0: device default)", bounds=(0, 16384)),
+    Param("height", 240, "requested frame height (0: device default)", bounds=(0, 16384)),
+    Param("fps", 25.0, "device: requested rate; file: replay rate (0: the file's own)", bounds=(0.0, 1000.0)),
+    Param("pixel_format", "MJPG", "V4L2 FOURCC ('' = device default)"),
+    Param("loop", False, "video file: start over at the end"),
+    Param("realtime", True, "video file: replay at fps"),
+    Param("frame_id", "", "header.frame_id ('' = <sensor_name>_gel_frame)"),
+    Param("skip_frames", 5, "frames ignored after (re)connecting, while exposure settles", bounds=(0, 10000)),
+    Param("reference_frames", _GEL.reference_frames, "frames averaged into the untouched-gel reference",
+          bounds=(1, 1000)),
+    Param("contact_threshold", _GEL.contact_threshold, "mean-channel intensity change (0..255) marking contact",
+          bounds=(0.0, 255.0)),
+    Param("blur_sigma", _GEL.blur_sigma, "smoothing of the change magnitude (px)", bounds=(0.0, 100.0)),
+    Param("min_contact_pixels", _GEL.min_contact_pixels, "smaller contact regions are dropped as noise",
+          bounds=(0, 10_000_000)),
+    Param("marker_threshold", _GEL.marker_threshold, "how much darker than the gel a marker pixel is",
+          bounds=(0.0, 255.0)),
+    Param("marker_max_diameter", _GEL.marker_max_diameter, "marker size bound (px)", bounds=(1, 10000)),
+    Param("max_marker_step", _GEL.max_marker_step, "px a marker may move per frame (0: 0.45 x grid spacing)",
+          bounds=(0.0, 10000.0)),
+    Param("wait_for_subscriber_s", 0.0, "video file: hold the replay until image_raw has a subscriber, at most "
+          "this long (0: start at once)", bounds=(0.0, 3600.0)),
+    Param("qos_reliable", False, "publish reliable instead of best effort (sensor-data QoS); subscribers of "
+          "either kind match a reliable publisher"),
+    Param("qos_depth", 5, "publisher history depth", bounds=(1, 10000)),
+    Param("reconnect_period_s", 1.0, "seconds between reconnection attempts", bounds=(0.01, 3600.0)),
+    Param("diagnostics_period_s", 1.0, "seconds between /diagnostics", bounds=(0.01, 3600.0)),
+    Param("stale_after_s", 2.0, "no frame for this long while streaming: ERROR on diagnostics",
+          bounds=(0.01, 3600.0)),
+    Param("image_codec", "auto", "message conversion: cv_bridge when installed (auto), or the workspace's numpy "
+          "conversion", choices=("auto", "cv_bridge", "numpy")),
+], summary="a GelSight-type sensor (a camera behind a gel) as contact mask, area, shear and load estimates")
+
+
 class TactileNode(Node):
-    def __init__(self, node_name: str = "tactile_node") -> None:
-        super().__init__(node_name)
+    def __init__(self, **kwargs) -> None:
+        super().__init__("tactile_node", **kwargs)
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import WrenchStamped
         from sensor_msgs.msg import Image
         from std_msgs.msg import Float32, Float32MultiArray
         from std_srvs.srv import Trigger
 
-        d = TactileConfig()
-        p = {
-            "sensor_name": declare(self, "sensor_name", "gelsight", "topics tactile/<name>/..., frame <name>_gel_frame"),
-            "source": str(declare(self, "source", "0", "V4L2 index or path of the gel camera, a video file, or a URL",
-                                  any_type=True)),
-            "width": declare(self, "width", 320, "requested frame width (0: device default)"),
-            "height": declare(self, "height", 240, "requested frame height (0: device default)"),
-            "fps": declare(self, "fps", 25.0, "device: requested rate; file: replay rate (0: the file's own)"),
-            "pixel_format": declare(self, "pixel_format", "MJPG", "V4L2 FOURCC ('' = device default)"),
-            "loop": declare(self, "loop", False, "video file: start over at the end"),
-            "realtime": declare(self, "realtime", True, "video file: replay at fps"),
-            "frame_id": declare(self, "frame_id", "", "header.frame_id ('' = <sensor_name>_gel_frame)"),
-            "skip_frames": declare(self, "skip_frames", 5, "frames ignored after (re)connecting, while exposure settles"),
-            "reference_frames": declare(self, "reference_frames", d.reference_frames, "frames averaged into the reference"),
-            "contact_threshold": declare(self, "contact_threshold", d.contact_threshold,
-                                         "mean-channel intensity change (0..255) marking contact"),
-            "blur_sigma": declare(self, "blur_sigma", d.blur_sigma, "smoothing of the change magnitude (px)"),
-            "min_contact_pixels": declare(self, "min_contact_pixels", d.min_contact_pixels,
-                                          "smaller contact regions are dropped as noise"),
-            "marker_threshold": declare(self, "marker_threshold", d.marker_threshold,
-                                        "how much darker than the gel a marker pixel is"),
-            "marker_max_diameter": declare(self, "marker_max_diameter", d.marker_max_diameter, "marker size bound (px)"),
-            "max_marker_step": declare(self, "max_marker_step", d.max_marker_step,
-                                       "px a marker may move per frame (0: 0.45 x grid spacing)"),
-            "wait_for_subscriber_s": declare(self, "wait_for_subscriber_s", 0.0, "video file: hold the replay "
-                                             "until image_raw has a subscriber, at most this long (0: start at once)"),
-            "qos_reliable": declare(self, "qos_reliable", False, "publish reliable instead of best effort "
-                                    "(sensor-data QoS); subscribers of either kind match a reliable publisher"),
-            "qos_depth": declare(self, "qos_depth", 5, "publisher history depth"),
-            "reconnect_period_s": declare(self, "reconnect_period_s", 1.0, "seconds between reconnection attempts"),
-            "diagnostics_period_s": declare(self, "diagnostics_period_s", 1.0, "seconds between /diagnostics"),
-            "stale_after_s": declare(self, "stale_after_s", 2.0, "no frame for this long while streaming: error"),
-            "image_codec": declare(self, "image_codec", "auto", "auto | cv_bridge | numpy (message conversion)"),
-        }
+        p = PARAMS.declare(self)
         self.p = p
         self.sensor_name = p["sensor_name"]
         self.frame_id = p["frame_id"] or f"{self.sensor_name}_gel_frame"
@@ -106,7 +112,7 @@ class TactileNode(Node):
         self.pub_wrench = self.create_publisher(WrenchStamped, f"{base}/wrench", qos)
         self.pub_area = self.create_publisher(Float32, f"{base}/contact_area", qos)
         self.pub_markers = self.create_publisher(Float32MultiArray, f"{base}/marker_displacement", qos)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # ROS-wide by convention
         self.create_service(Trigger, f"{base}/reset_reference", self._reset_reference)
 
         settings = CaptureSettings(p["width"], p["height"], float(p["fps"]), p["pixel_format"],
@@ -198,13 +204,15 @@ class TactileNode(Node):
                                   level, message, values)]
         self.pub_diag.publish(msg)
 
-    def close(self) -> None:
+    def destroy_node(self) -> None:
+        """Stop the capture thread (it publishes) before the node and its publishers go."""
         self._reference_done.set()
         self.loop.stop()
+        super().destroy_node()
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_node(TactileNode, argv)
+def main(args: list[str] | None = None) -> int:
+    return run_node(TactileNode, args, name="tactile_node")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
 """The shipped parameter files name only parameters the nodes declare, and what they point at exists."""
-import re
 from pathlib import Path
 
 import pytest
@@ -9,11 +8,12 @@ from robot_common.paths import source_root
 from sensors.calibration import load_calibration
 
 ROOT = source_root()
-PKG = ROOT / "src" / "sensors" / "sensors"
 
 
 def declared(module: str) -> set[str]:
-    return set(re.findall(r'declare\(self, "(\w+)"', (PKG / f"{module}.py").read_text()))
+    import importlib
+
+    return set(importlib.import_module(f"sensors.{module}").PARAMS.names())
 
 
 def ros_params(path: Path) -> dict:

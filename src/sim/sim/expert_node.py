@@ -10,35 +10,67 @@ episodes:=N the node itself runs N episodes (sim/reset before each), prints a su
 """
 from __future__ import annotations
 
+import queue
 import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.task import Future
 
-PARAMS = {
-    "robot": ("so101", "robot name in config/robots"),
-    "mode": ("direct", "direct: command the follower's controllers; leader: stream expert/joint_states"),
-    "leader_rate": (50.0, "expert/joint_states rate in leader mode, Hz"),
-    "episodes": (0, "run this many episodes (sim/reset before each) and exit; 0: serve expert/run_episode"),
-    "reset_on_run": (False, "expert/run_episode calls sim/reset first"),
-    "engaged_topic": ("teleop_node/engaged", "leader mode: wait until this Bool is true (when it has publishers) before moving"),
-    "leader_max_step": (0.25, "leader mode: largest joint change between two expert/joint_states messages, rad "
-                        "(a hand-held leader cannot teleport; teleop rejects reads that jump over safety.max_leader_jump)"),
-    "leader_hold": (1.0, "leader mode: mirror the follower this long before moving, so the teleop gate engages, s"),
-    "settle_time": (0.5, "wait after the last stage before reading sim/task_success, s"),
-    "velocity_scale": (0.0, "fraction of the joint velocity limits (0: config/sim value)"),
-    "timeout": (20.0, "seconds to wait for joint_states, object pose and services"),
-}
+from robot_common.node_main import run_node
+from robot_common.params import Param, ParamTable
+
+PARAMS = ParamTable("expert", [
+    Param("robot", "so101", "arm: config/robots/<robot>.yaml"),
+    Param("mode", "direct", "direct: command the follower's controllers; leader: stream expert/joint_states",
+          choices=("direct", "leader")),
+    Param("leader_rate", 50.0, "expert/joint_states rate in leader mode, Hz", bounds=(1.0, 1000.0)),
+    Param("episodes", 0, "run this many episodes (sim/reset before each) and exit; 0: serve expert/run_episode",
+          bounds=(0, 1_000_000)),
+    Param("reset_on_run", False, "expert/run_episode calls sim/reset first"),
+    Param("engaged_topic", "teleop_node/engaged",
+          "leader mode: wait until this Bool is true (when it has publishers) before moving"),
+    Param("leader_max_step", 0.25, "leader mode: largest joint change between two expert/joint_states messages, "
+          "rad (a hand-held leader cannot teleport; teleop rejects reads that jump over safety.max_leader_jump)",
+          bounds=(1e-6, 10.0)),
+    Param("leader_hold", 1.0, "leader mode: mirror the follower this long before moving, so the teleop gate "
+          "engages, s", bounds=(0.0, 60.0)),
+    Param("settle_time", 0.5, "wait after the last stage before reading sim/task_success, s", bounds=(0.0, 60.0)),
+    Param("velocity_scale", 0.0, "fraction of the joint velocity limits (0: the config/sim value)",
+          bounds=(0.0, 1.0)),
+    Param("timeout", 20.0, "seconds to wait for joint_states, object pose and services", bounds=(0.1, 3600.0)),
+], summary="the scripted pick-and-place demonstrator, commanding the follower or streaming a software leader")
 
 
-class ExpertNode:
-    def __init__(self, args: list[str] | None = None) -> None:
-        import rclpy
+@dataclass
+class _EpisodeRequest:
+    """An expert/run_episode call, handed from the executor thread to the episode thread."""
+    reply: Future                 # set to (success, message) by the episode thread
+
+
+class ExpertNode(Node):
+    """One node, one single-threaded executor (spun in a thread of its own by `serve`), episodes in
+    the main thread.
+
+    An episode takes seconds and waits on this node's own subscriptions, so it cannot run inside a
+    callback of the executor that delivers them. The expert/run_episode callback is a coroutine:
+    it queues the request and awaits a Future that the episode thread completes. The executor
+    keeps serving the streams meanwhile (the service has a callback group of its own), and it only
+    looks at the awaiting callback when it wakes for other work (or is woken by `executor.wake()`
+    when the episode ends): no polling loop, no thread pool. A MultiThreadedExecutor would do the
+    same at several times the CPU (rclpy rebuilds its wait set and thread-pool work per event), and
+    a starved expert streams a leader that jumps.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("expert", **kwargs)
         from geometry_msgs.msg import PoseStamped
-        from rcl_interfaces.msg import ParameterDescriptor
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Bool, Float64MultiArray
@@ -48,19 +80,15 @@ class ExpertNode:
         from sim.config import load_sim_config
         from sim.expert import ScriptedExpert
 
-        rclpy.init(args=args)
-        self.rclpy = rclpy
-        self.node = node = rclpy.create_node("expert")
-        self.p = {k: node.declare_parameter(k, d, ParameterDescriptor(description=desc)).value
-                  for k, (d, desc) in PARAMS.items()}
-        if self.p["mode"] not in ("direct", "leader"):
-            raise ValueError(f"mode must be 'direct' or 'leader', got '{self.p['mode']}'")
+        self.p = PARAMS.declare(self)
         cfg = load_sim_config(self.p["robot"])
         if self.p["velocity_scale"] > 0:
             cfg.expert["velocity_scale"] = float(self.p["velocity_scale"])
         self.spec = spec = cfg.spec
         self.expert = ScriptedExpert(cfg)
         self.names = spec.joint_names + [spec.gripper.joint]
+        # reliable, depth 10 on every topic, as the sim and the controllers publish them: a lost
+        # command or reset would be a silent failure
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.lock = threading.Lock()
         self.joints: np.ndarray | None = None
@@ -71,44 +99,40 @@ class ExpertNode:
         self.target_xy: np.ndarray | None = None
         self.success: bool | None = None
         self.counts = {"pose": 0, "success": 0}
-        node.create_subscription(JointState, "joint_states", self._on_joints, qos)
-        node.create_subscription(PoseStamped, "sim/object_pose", self._on_object, qos)
-        node.create_subscription(PoseStamped, "sim/target_pose", self._on_target, qos)
-        node.create_subscription(Bool, "sim/task_success", self._on_success, qos)
-        self.pub_traj = node.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", qos)
-        self.pub_grip = node.create_publisher(Float64MultiArray, f"{spec.gripper_controller}/commands", qos)
-        self.pub_leader = node.create_publisher(JointState, "expert/joint_states", qos)
+        self.create_subscription(JointState, "joint_states", self._on_joints, qos)
+        self.create_subscription(PoseStamped, "sim/object_pose", self._on_object, qos)
+        self.create_subscription(PoseStamped, "sim/target_pose", self._on_target, qos)
+        self.create_subscription(Bool, "sim/task_success", self._on_success, qos)
+        self.pub_traj = self.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", qos)
+        self.pub_grip = self.create_publisher(Float64MultiArray, f"{spec.gripper_controller}/commands", qos)
+        self.pub_leader = self.create_publisher(JointState, "expert/joint_states", qos)
         self.engaged: bool | None = None   # the teleop gate, as last reported
-        self.sub_engaged = node.create_subscription(Bool, self.p["engaged_topic"],
+        self.sub_engaged = self.create_subscription(Bool, self.p["engaged_topic"],
                                                     lambda m: setattr(self, "engaged", bool(m.data)), qos)
-        self.pub_result = node.create_publisher(Bool, "expert/episode_result", qos)
-        self.reset_client = node.create_client(Trigger, "sim/reset")
-        # An episode blocks its service callback for seconds. It gets a node and a single-threaded
-        # executor of its own, so the streams above never wait on it: a MultiThreadedExecutor would
-        # do the same at several times the CPU (rclpy rebuilds its wait set and thread-pool work per
-        # event), and a starved expert streams a leader that jumps.
-        self.service_node = rclpy.create_node("expert_episode_server")
-        self.service_node.create_service(Trigger, "expert/run_episode", self._on_run)
+        self.pub_result = self.create_publisher(Bool, "expert/episode_result", qos)
+        self.reset_client = self.create_client(Trigger, "sim/reset")
+        # its own callback group: an awaiting call holds no group the streams need (the node's
+        # default group is mutually exclusive), and, reentrant, a second call is answered at once
+        self.create_service(Trigger, "expert/run_episode", self._on_run, callback_group=ReentrantCallbackGroup())
+        self.requests: queue.Queue[_EpisodeRequest] = queue.Queue()
         self.leader_ref: list = [None, None]
         self.leader_last: np.ndarray | None = None    # the last streamed leader pose
         self.leader_clock: float | None = None        # the time the leader's reference is sampled at
         self.leader_grip = 0.0     # (ActiveTrajectory, gripper value) while an episode runs
         if self.p["mode"] == "leader":
-            node.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader)
+            self.create_timer(1.0 / float(self.p["leader_rate"]), self._stream_leader)
         self.busy = threading.Lock()
-        self.executors = [SingleThreadedExecutor(), SingleThreadedExecutor()]
-        self.executors[0].add_node(node)
-        self.executors[1].add_node(self.service_node)
-        self._running = True
-        self.spin_threads = [threading.Thread(target=self._spin, args=(ex,), daemon=True) for ex in self.executors]
-        node.get_logger().info(f"expert ready: robot={spec.name} mode={self.p['mode']}")
+        self._ros_executor = SingleThreadedExecutor()
+        self._running = False
+        self._spin_thread = threading.Thread(target=self._spin, name="expert-executor", daemon=True)
+        self.get_logger().info(f"expert ready: robot={spec.name} mode={self.p['mode']}")
 
-    def _spin(self, executor) -> None:
-        while self._running and self.rclpy.ok():
+    def _spin(self) -> None:
+        while self._running and self.context.ok():
             try:
-                executor.spin_once(timeout_sec=0.1)
+                self._ros_executor.spin_once(timeout_sec=0.1)
             except Exception:  # noqa: BLE001 - shutdown races end the loop
-                if self._running and self.rclpy.ok():
+                if self._running and self.context.ok():
                     raise
                 break
 
@@ -119,7 +143,7 @@ class ExpertNode:
         try:
             q, _ = joint_state_to_arrays(msg, self.names)
         except (KeyError, ValueError) as e:
-            self.node.get_logger().error(f"joint_states unusable: {e}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"joint_states unusable: {e}", throttle_duration_sec=5.0)
             return
         with self.lock:
             self.joints = q
@@ -147,18 +171,18 @@ class ExpertNode:
         keep their durations even when a loaded machine slows the sim below real time."""
         if self.js_stamp is not None:
             return self.js_stamp
-        return self.node.get_clock().now().nanoseconds * 1e-9
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def sleep(self, seconds: float) -> None:
         """Sleep in the node's clock (sim time when use_sim_time is set)."""
         end = self.now() + seconds
-        while self.now() < end and self.rclpy.ok():
+        while self.now() < end and self.context.ok():
             time.sleep(0.005)
 
     def wait(self, predicate, what: str) -> None:
         deadline = time.monotonic() + float(self.p["timeout"])
         while not predicate():
-            if time.monotonic() > deadline or not self.rclpy.ok():
+            if time.monotonic() > deadline or not self.context.ok():
                 raise TimeoutError(f"expert: no {what} after {self.p['timeout']} s")
             time.sleep(0.01)
 
@@ -167,7 +191,7 @@ class ExpertNode:
         rest before the next stage (a loaded machine may run the sim slower than the plan's clock)."""
         deadline = time.monotonic() + 2.0 * duration + 2.0
         last = None
-        while time.monotonic() < deadline and self.rclpy.ok():
+        while time.monotonic() < deadline and self.context.ok():
             with self.lock:
                 q = self.joints.copy()
             arm_ok = q_target is None or np.max(np.abs(q[:-1] - q_target)) < tol
@@ -216,7 +240,7 @@ class ExpertNode:
             step = float(self.p["leader_max_step"])
             q = self.leader_last + np.clip(q - self.leader_last, -step, step)
         self.leader_last = q
-        self.pub_leader.publish(make_joint_state(self.names, q, stamp_ns=self.node.get_clock().now().nanoseconds))
+        self.pub_leader.publish(make_joint_state(self.names, q, stamp_ns=self.get_clock().now().nanoseconds))
 
     # ---- the episode ---------------------------------------------------------------------
     def run_episode(self) -> tuple[bool, str]:
@@ -242,13 +266,13 @@ class ExpertNode:
         if leader:
             self.sleep(float(self.p["leader_hold"]))
             # moving before a teleop node has engaged would leave its gate behind (misaligned)
-            if self.node.count_publishers(self.sub_engaged.topic_name) > 0:
+            if self.count_publishers(self.sub_engaged.topic_name) > 0:
                 self.wait(lambda: self.engaged is True, f"{self.sub_engaged.topic_name} to report true")
             with self.lock:
                 q0 = self.joints.copy()
         q_ref, grip = q0[:-1], float(q0[-1])
         self.leader_grip = grip
-        log = self.node.get_logger()
+        log = self.get_logger()
         for st in stages:
             if st.gripper is not None:
                 grip = float(st.gripper)
@@ -274,31 +298,51 @@ class ExpertNode:
         self.pub_result.publish(Bool(data=ok))
         return ok, f"{'success' if ok else 'failure'}: cube at {np.round(self.object_pose[0], 3).tolist()}"
 
-    def _on_run(self, request, response):
-        if not self.busy.acquire(blocking=False):
+    async def _on_run(self, request, response):
+        """expert/run_episode: queued for the episode thread; the reply waits for its result without
+        holding the executor (see the class docstring)."""
+        if self.p["episodes"] > 0:
+            response.success, response.message = False, "this expert runs its own episodes (episodes > 0)"
+            return response
+        if not self.busy.acquire(blocking=False):   # released by the episode thread when it is done
             response.success, response.message = False, "an episode is already running"
             return response
-        try:
-            if self.p["reset_on_run"]:
-                self.reset_sim()
-            response.success, response.message = self.run_episode()
-        except Exception as e:  # noqa: BLE001 - reported to the caller, the node keeps serving
-            self.leader_ref = [None, None]
-            response.success, response.message = False, f"{type(e).__name__}: {e}"
-        finally:
-            self.busy.release()
-        self.node.get_logger().info(f"run_episode: {response.message}")
+        job = _EpisodeRequest(Future())
+        self.requests.put(job)
+        response.success, response.message = await job.reply
         return response
 
-    def run(self) -> int:
-        for t in self.spin_threads:
-            t.start()
+    def _run_requested(self, job: _EpisodeRequest) -> None:
+        try:   # self.busy is held: _on_run took it
+            if self.p["reset_on_run"]:
+                self.reset_sim()
+            result = self.run_episode()
+        except Exception as e:  # noqa: BLE001 - reported to the caller, the node keeps serving
+            self.leader_ref = [None, None]
+            result = (False, f"{type(e).__name__}: {e}")
+        finally:
+            self.busy.release()
+        self.get_logger().info(f"run_episode: {result[1]}")
+        job.reply.set_result(result)
+        self._ros_executor.wake()   # resume the awaiting service callback now
+
+    def serve(self) -> int:
+        """What run_node spins: the executor in its own thread, episodes in this (the main) thread:
+        `episodes` of them, then the exit code (0: all succeeded), or expert/run_episode requests
+        until shutdown."""
+        self._ros_executor.add_node(self)
+        self._running = True
+        self._spin_thread.start()
         n = int(self.p["episodes"])
         if n <= 0:
-            while self.rclpy.ok():
-                time.sleep(0.1)
+            while self.context.ok():
+                try:
+                    job = self.requests.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                self._run_requested(job)
             return 0
-        log = self.node.get_logger()
+        log = self.get_logger()
         wins = 0
         for k in range(n):
             with self.busy:
@@ -313,32 +357,16 @@ class ExpertNode:
         print(f"EXPERT_RESULT {wins}/{n}", flush=True)
         return 0 if wins == n else 1
 
-    def shutdown(self) -> None:
-        self._running = False        # join the executor thread before tearing rclpy down under it
-        for t in self.spin_threads:
-            if t.is_alive():
-                t.join(timeout=2.0)
-        for ex in self.executors:
-            ex.shutdown(timeout_sec=1.0)
-        self.service_node.destroy_node()
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
+    def destroy_node(self) -> None:
+        self._running = False        # join the executor thread before the node goes from under it
+        if self._spin_thread.is_alive():
+            self._spin_thread.join(timeout=2.0)
+        self._ros_executor.shutdown(timeout_sec=1.0)
+        super().destroy_node()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from rclpy.executors import ExternalShutdownException
-
-    node = None
-    code = 0
-    try:
-        node = ExpertNode(sys.argv if argv is None else argv)
-        code = node.run()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-    return code
+def main(args: list[str] | None = None) -> int:
+    return run_node(ExpertNode, args, spin=ExpertNode.serve, name="expert")
 
 
 if __name__ == "__main__":

@@ -16,21 +16,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from robot_common.paths import source_root, workspace_file
+from robot_common.params import flatten
+from robot_common.paths import find_config, source_root
 from robot_common.spec import load_robot_spec
 from teleop.calibration import (
     Calibration,
     CalibrationError,
     gello_offsets,
-    node_params,
+    read_parameter_file,
     recorded_range,
     save_calibration,
     so101_homing,
     unwrap_near,
 )
 from teleop.servo_bus import BUSES, ServoBus, ServoBusError
+from teleop.teleop_node import PARAMS
 
 
 def _parse_floats(text: str, what: str) -> list[float]:
@@ -137,10 +138,8 @@ def calibrate(bus: ServoBus, style: str, spec, signs: np.ndarray, with_gripper: 
 
 
 def resolve_leader_file(leader: str) -> Path:
-    path = Path(leader)
-    if path.suffix in (".yaml", ".yml"):
-        return workspace_file(path) if not path.is_absolute() else path
-    return workspace_file(Path("config") / "teleop" / f"{leader}.yaml")
+    """config/teleop/<leader>.yaml by name, or a path to such a file."""
+    return find_config("teleop", leader)
 
 
 def default_output(template: Path, leader: str) -> Path:
@@ -171,22 +170,22 @@ def main(argv: list[str] | None = None, prompt: Callable[[str], object] | None =
     prompt = prompt or (lambda text: input(text + " "))
     try:
         template = resolve_leader_file(args.leader)
-        params = node_params(yaml.safe_load(template.read_text()))
+        # the file's values over the node's defaults (the shipped files carry only what differs)
+        params = {**PARAMS.defaults(), **flatten(read_parameter_file(template))}
         spec = load_robot_spec(params["robot"])
-        lead = params.get("leader", {})
-        kind = lead.get("type", "gello")
+        kind = params["leader.type"]
         if kind not in BUSES:
             raise CalibrationError(f"{template}: leader.type {kind!r} has no servo bus to calibrate")
-        ids = [int(i) for i in lead.get("ids", [])]
-        gripper_id = int(lead.get("gripper_id", -1))
+        ids = [int(i) for i in params.get("leader.ids", [])]
+        gripper_id = int(params["leader.gripper_id"])
         with_gripper = gripper_id >= 0 and spec.gripper is not None
-        old = params.get("calibration", {})
-        signs = np.array(_parse_floats(args.signs, "--signs") if args.signs else old.get("signs", [1.0] * spec.dof))
+        signs = np.array(_parse_floats(args.signs, "--signs") if args.signs
+                         else params.get("calibration.signs", [1.0] * spec.dof))
         pose = np.array(_parse_floats(args.pose, "--pose")) if args.pose else None
         if len(ids) != spec.dof or signs.size != spec.dof or (pose is not None and pose.size != spec.dof):
             raise CalibrationError(f"{spec.name} has {spec.dof} arm joints: need as many ids, signs (and pose values)")
-        bus = BUSES[kind](args.port or lead.get("port", "/dev/ttyUSB0"),
-                          args.baudrate or int(lead.get("baudrate", 1000000)), ids + ([gripper_id] if with_gripper else []),
+        bus = BUSES[kind](args.port or params["leader.port"],
+                          args.baudrate or int(params["leader.baudrate"]), ids + ([gripper_id] if with_gripper else []),
                           timeout_ms=100.0)  # calibration is not latency critical
         output = Path(args.output) if args.output else default_output(template, args.leader)
         print(f"calibrating {kind} leader for {spec.name} on {bus.port_name} (servos {bus.ids})")
@@ -202,9 +201,9 @@ def main(argv: list[str] | None = None, prompt: Callable[[str], object] | None =
         if output != template:
             print(f"use it with: calibration_file:={output}")
         return 0
-    except (CalibrationError, ServoBusError, FileNotFoundError, KeyError) as exc:
+    except (CalibrationError, ServoBusError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"calibrate: error: {exc}", file=sys.stderr)
-        return 1
+        return 2   # a configuration / input error: the file, the port or an argument
     except (KeyboardInterrupt, EOFError):
         print("calibrate: aborted, nothing written", file=sys.stderr)
         return 130

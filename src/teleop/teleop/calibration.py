@@ -100,6 +100,8 @@ class Calibration:
                        style=str(d.get("style", "gello")), calibrated=bool(d.get("calibrated", True)))
         except CalibrationError as exc:
             raise CalibrationError(f"{where}: {exc}") from exc
+        except (TypeError, ValueError) as exc:  # e.g. offsets: abc
+            raise CalibrationError(f"{where}: malformed calibration values: {exc}") from None
 
     def check_robot(self, spec: RobotSpec) -> None:
         if self.dof != spec.dof:
@@ -115,14 +117,33 @@ def node_params(doc: dict) -> dict:
     return doc or {}
 
 
-def load_calibration(path: str | Path) -> Calibration:
-    path = Path(path)
+def read_parameter_file(path: str | Path) -> dict:
+    """The parameters of a teleop parameter file (`/**: ros__parameters:` or a bare mapping);
+    CalibrationError (one line, naming the file) when it is missing, unreadable or not a mapping."""
+    path = Path(path).expanduser()
     if not path.is_file():
         raise CalibrationError(f"calibration file {path} does not exist")
-    params = node_params(yaml.safe_load(path.read_text()))
-    if "calibration" not in params:
-        raise CalibrationError(f"{path}: no `calibration` block")
-    return Calibration.from_dict(params["calibration"], where=str(path))
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise CalibrationError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"{path}: cannot be read: {exc}") from None
+    params = node_params(doc) if isinstance(doc, dict) else doc
+    if not isinstance(params, dict):
+        raise CalibrationError(f"{path}: expected a parameter mapping, got {type(doc).__name__}")
+    return params
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """The calibration block of a parameter file (or a bare calibration file)."""
+    params = read_parameter_file(path)
+    block = params.get("calibration")
+    if not isinstance(block, dict):
+        raise CalibrationError(f"{Path(path).expanduser()}: no `calibration` block")
+    return Calibration.from_dict(block, where=str(Path(path).expanduser()))
 
 
 def save_calibration(path: str | Path, cal: Calibration, template: str | Path | None = None) -> Path:

@@ -75,11 +75,18 @@ class TopicLeader:
         self._latest: np.ndarray | None = None
         self._received = 0.0
         self.topic_error: str | None = None
+        self.messages = 0          # received, usable or not
+
+    @property
+    def waiting(self) -> bool:
+        """No message at all yet: the leader has not started (not a failure)."""
+        return self.messages == 0
 
     def open(self) -> None:
         pass
 
     def feed(self, names: Sequence[str], positions: Sequence[float]) -> None:
+        self.messages += 1
         index = {n: i for i, n in enumerate(names)}
         missing = [n for n in self.names if n not in index]
         if missing or len(positions) != len(names):

@@ -1,8 +1,10 @@
-"""teleop_node: reads a leader at rate_hz, publishes /leader/joint_states and drives the follower.
+"""teleop_node: reads a leader at rate_hz, publishes leader/joint_states and drives the follower.
 
 A thin ROS shell: the leader drivers (servo_bus, leaders), the calibration and the safety gate
 (safety_gate) are plain Python. The control loop runs in its own thread on absolute deadlines
-(a ROS timer in Python cannot hold 500 Hz); subscriptions and services spin in the main thread.
+(a ROS timer in Python cannot hold 500 Hz), started by the constructor and stopped by
+destroy_node; subscriptions and services spin in the main thread (run_node). All names are
+relative: a namespace moves the whole stack.
 """
 from __future__ import annotations
 
@@ -12,80 +14,80 @@ import threading
 import time
 
 import numpy as np
+from rclpy.node import Node
 
 from robot_common.conversions import MissingJointsError, joint_state_to_arrays, ns_to_stamp, sec_to_duration
+from robot_common.node_main import run_node
+from robot_common.params import DOUBLE_ARRAY, INTEGER_ARRAY, Param, ParamTable
 from robot_common.spec import load_robot_spec
 from teleop.calibration import Calibration, CalibrationError, load_calibration
 from teleop.leaders import LeaderReadError, ServoLeader, TopicLeader, follower_names
-from teleop.safety_gate import ENGAGED, FAULT, SafetyConfig, SafetyGate
+from teleop.safety_gate import ENGAGED, FAULT, WAITING, SafetyConfig, SafetyGate, Tick
 from teleop.servo_bus import BUSES, ServoBusError
 
-PARAMS = {  # name: (default or type name, description)
-    "robot": ("so101", "follower robot: config/robots/<robot>.yaml"),
-    "rate_hz": (500.0, "leader read and command rate (Hz)"),
-    "leader.type": ("topic", "gello (Dynamixel), so101 (Feetech) or topic (JointState in follower space)"),
-    "leader.port": ("/dev/ttyUSB0", "serial port of the leader bus"),
-    "leader.baudrate": (1000000, "leader bus baud rate"),
-    "leader.ids": ("int[]", "servo ids of the arm joints in follower joint order"),
-    "leader.gripper_id": (-1, "servo id of the leader's gripper (-1: none)"),
-    "leader.timeout_ms": (10.0, "reply timeout floor for one bus read (ms); grows with the USB latency timer"),
-    "leader.torque_off": (True, "switch the leader's torque off at start (it is moved by hand)"),
-    "leader.topic": ("/expert/joint_states", "JointState topic of a topic leader"),
-    "leader.stale_after": (0.5, "a topic leader message older than this (s) is a failed read"),
-    "calibration_file": ("", "YAML with a calibration block; empty: the calibration.* parameters"),
-    "allow_uncalibrated": (False, "engage a servo leader whose calibration is the template"),
-    "calibration.calibrated": (False, "false: template values, not a real calibration"),
-    "calibration.style": ("gello", "gello or so101 (how it was made)"),
-    "calibration.offsets": ("float[]", "raw servo angle (rad) at joint zero"),
-    "calibration.signs": ("float[]", "+1 / -1 per joint"),
-    "calibration.lower": ("float[]", "leader range, lower (rad, joint space)"),
-    "calibration.upper": ("float[]", "leader range, upper (rad, joint space)"),
-    "calibration.gripper_open": (0.0, "raw gripper servo angle (rad) when open"),
-    "calibration.gripper_closed": (0.0, "raw gripper servo angle (rad) when closed"),
-    "command.mode": ("trajectory", "trajectory (JTC topic) or forward (forward position controller)"),
-    "command.lookahead_periods": (3.0, "the trajectory point lies this many periods ahead"),
-    "command.forward_topic": ("forward_position_controller/commands", "topic of command.mode=forward"),
-    "realtime_priority": (0, "SCHED_FIFO priority of all the node's threads (0: normal scheduling)"),
-    "follower_timeout": (0.5, "follower joint states older than this (s) do not count for the gate"),
-    "safety.engage_threshold": (0.2, "max |leader - follower| per arm joint to engage (rad)"),
-    "safety.ramp_in": (False, "ramp in slowly from a misalignment instead of waiting for alignment"),
-    "safety.ramp_velocity_scale": (0.1, "ramp-in speed as a fraction of the velocity limits"),
-    "safety.velocity_scale": (1.0, "per-tick step cap = max_velocity * velocity_scale / rate_hz"),
-    "safety.limit_margin": (0.0, "keep commands this far inside the joint limits (rad)"),
-    "safety.max_read_failures": (25, "consecutive bad leader reads before disengaging"),
-    "safety.range_margin": (0.35, "a leader reading beyond the limits by more is garbage (rad)"),
-    "safety.max_leader_jump": (0.5, "a leader change larger than this in one read is garbage (rad)"),
-    "safety.max_follower_deviation": (0.5, "follower further than this from the command (rad): hold it, re-gate"),
-}
+PARAMS = ParamTable("teleop_node", [
+    Param("robot", "so101", "follower arm: config/robots/<robot>.yaml"),
+    Param("rate_hz", 500.0, "leader read and command rate (Hz)", bounds=(1.0, 2000.0)),
+    Param("leader.type", "topic", "gello (Dynamixel), so101 (Feetech) or topic (JointState in follower space)",
+          choices=("gello", "so101", "topic")),
+    Param("leader.port", "/dev/ttyUSB0", "serial port of the leader bus"),
+    Param("leader.baudrate", 1000000, "leader bus baud rate", bounds=(9600, 10_000_000)),
+    Param("leader.ids", INTEGER_ARRAY, "servo ids of the arm joints in follower joint order"),
+    Param("leader.gripper_id", -1, "servo id of the leader's gripper (-1: none)", bounds=(-1, 253)),
+    Param("leader.timeout_ms", 10.0, "reply timeout floor for one bus read (ms); grows with the USB latency timer",
+          bounds=(0.1, 1000.0)),
+    Param("leader.torque_off", True, "switch the leader's torque off at start (it is moved by hand)"),
+    Param("leader.topic", "expert/joint_states", "JointState topic of a topic leader (relative: in the node's "
+          "namespace)"),
+    Param("leader.stale_after", 0.5, "a topic leader message older than this (s) is a failed read",
+          bounds=(0.001, 60.0)),
+    Param("calibration_file", "", "YAML with a calibration block; empty: the calibration.* parameters"),
+    Param("allow_uncalibrated", False, "engage a servo leader whose calibration is the template "
+          "(launch argument allow_uncalibrated:=true)"),
+    Param("calibration.calibrated", False, "false: template values, not a real calibration"),
+    Param("calibration.style", "gello", "how it was made", choices=("gello", "so101")),
+    Param("calibration.offsets", DOUBLE_ARRAY, "raw servo angle (rad) at joint zero"),
+    Param("calibration.signs", DOUBLE_ARRAY, "+1 / -1 per joint"),
+    Param("calibration.lower", DOUBLE_ARRAY, "leader range, lower (rad, joint space)"),
+    Param("calibration.upper", DOUBLE_ARRAY, "leader range, upper (rad, joint space)"),
+    Param("calibration.gripper_open", 0.0, "raw gripper servo angle (rad) when open"),
+    Param("calibration.gripper_closed", 0.0, "raw gripper servo angle (rad) when closed"),
+    Param("command.mode", "trajectory", "trajectory (JTC topic) or forward (forward position controller)",
+          choices=("trajectory", "forward")),
+    Param("command.lookahead_periods", 3.0, "the trajectory point lies this many periods ahead", bounds=(0.0, 1000.0)),
+    Param("command.forward_topic", "forward_position_controller/commands", "topic of command.mode=forward"),
+    Param("realtime_priority", 0, "SCHED_FIFO priority of all the node's threads (0: normal scheduling)",
+          bounds=(0, 99)),
+    Param("follower_timeout", 0.5, "follower joint states older than this (s) do not count for the gate",
+          bounds=(0.001, 60.0)),
+    Param("safety.engage_threshold", 0.2, "max abs(leader - follower) per arm joint to engage (rad)"),
+    Param("safety.ramp_in", False, "ramp in slowly from a misalignment instead of waiting for alignment"),
+    Param("safety.ramp_velocity_scale", 0.1, "ramp-in speed as a fraction of the velocity limits"),
+    Param("safety.velocity_scale", 1.0, "per-tick step cap = max_velocity * velocity_scale / rate_hz"),
+    Param("safety.limit_margin", 0.0, "keep commands this far inside the joint limits (rad)"),
+    Param("safety.max_read_failures", 25, "consecutive bad leader reads before disengaging"),
+    Param("safety.range_margin", 0.35, "a leader reading beyond the limits by more is garbage (rad)"),
+    Param("safety.max_leader_jump", 0.5, "a leader change larger than this in one read is garbage (rad)"),
+    Param("safety.max_follower_deviation", 0.5, "follower further than this from the command (rad): hold it, "
+          "re-gate (0: off)"),
+], summary="a leader arm (or topic) driving the follower behind the safety gate")
 
 
-class TeleopNode:
-    def __init__(self, args: list[str] | None = None) -> None:
-        import rclpy
-        from rcl_interfaces.msg import ParameterDescriptor
-        from rclpy.node import Node
-        from rclpy.parameter import Parameter
+class TeleopNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("teleop_node", **kwargs)
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Bool, Float64MultiArray, String
         from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-        self.node = node = Node("teleop_node")
-        types = {"int[]": Parameter.Type.INTEGER_ARRAY, "float[]": Parameter.Type.DOUBLE_ARRAY}
-        for name, (default, text) in PARAMS.items():
-            desc = ParameterDescriptor(description=text)
-            if isinstance(default, str) and default in types:
-                node.declare_parameter(name, types[default], desc)
-            else:
-                node.declare_parameter(name, default, desc)
-        unset = Parameter("unset", value=None)
-        p = {name: node.get_parameter_or(name, unset).value for name in PARAMS}
-        self.log = node.get_logger()
+        p = PARAMS.declare(self)
+        self.log = self.get_logger()
         self.spec = load_robot_spec(p["robot"])
         self.rate = float(p["rate_hz"])
-        if not 1.0 <= self.rate <= 2000.0:
-            raise ValueError(f"rate_hz must be in [1, 2000], got {self.rate}")
+        self._running = False
+        self._thread: threading.Thread | None = None
         self.leader = self._make_leader(p)
         self.names = list(self.leader.names)
         safety = SafetyConfig(**{k.split(".", 1)[1]: p[k] for k in p if k.startswith("safety.")})
@@ -93,46 +95,44 @@ class TeleopNode:
         self.dof = self.spec.dof
         self.lookahead = float(p["command.lookahead_periods"]) / self.rate
         self.mode = p["command.mode"]
-        if self.mode not in ("trajectory", "forward"):
-            raise ValueError(f"command.mode must be 'trajectory' or 'forward', got {self.mode!r}")
         self.follower_timeout = float(p["follower_timeout"])
         self.rt_priority = int(p["realtime_priority"])
         self._follower: tuple[float, np.ndarray] | None = None
         self._follower_names = follower_names(self.spec)
 
+        # Reliable, depth 10 everywhere: commands and the leader stream are the action a recorder
+        # keeps, and ros2_control's controllers subscribe reliable.
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.pub_leader = node.create_publisher(JointState, "leader/joint_states", reliable)
-        self.pub_traj = node.create_publisher(JointTrajectory, f"{self.spec.arm_controller}/joint_trajectory", reliable)
-        self.pub_forward = node.create_publisher(Float64MultiArray, p["command.forward_topic"], reliable)
-        self.pub_gripper = node.create_publisher(Float64MultiArray, f"{self.spec.gripper_controller}/commands", reliable)
-        self.pub_status = node.create_publisher(String, "~/status", reliable)
-        self.pub_engaged = node.create_publisher(Bool, "~/engaged", reliable)
-        node.create_subscription(JointState, "joint_states", self._on_follower, reliable)
+        self.pub_leader = self.create_publisher(JointState, "leader/joint_states", reliable)
+        self.pub_traj = self.create_publisher(JointTrajectory, f"{self.spec.arm_controller}/joint_trajectory", reliable)
+        self.pub_forward = self.create_publisher(Float64MultiArray, p["command.forward_topic"], reliable)
+        self.pub_gripper = self.create_publisher(Float64MultiArray, f"{self.spec.gripper_controller}/commands", reliable)
+        self.pub_status = self.create_publisher(String, "~/status", reliable)
+        self.pub_engaged = self.create_publisher(Bool, "~/engaged", reliable)
+        self.create_subscription(JointState, "joint_states", self._on_follower, reliable)
+        self.leader_topic = ""
         if isinstance(self.leader, TopicLeader):
-            node.create_subscription(JointState, p["leader.topic"],
-                                     lambda m: self.leader.feed(m.name, m.position), reliable)
-        node.create_service(Trigger, "~/ramp_in", self._on_ramp_in)
+            sub = self.create_subscription(JointState, p["leader.topic"],
+                                           lambda m: self.leader.feed(m.name, m.position), reliable)
+            self.leader_topic = sub.topic_name
+            self.log.info(f"topic leader on {self.leader_topic} (follower joint space)")
+        self.create_service(Trigger, "~/ramp_in", self._on_ramp_in)
         self._msg = (JointState, JointTrajectory, JointTrajectoryPoint, Float64MultiArray, String, Bool)
-        self._Trigger = Trigger
-        self._rclpy = rclpy
-        self._running = False
-        self._thread: threading.Thread | None = None
         self.ticks = 0
         self.overruns = 0
         self.failed_reads = 0
         self._t_start: float | None = None
         self._last_status = ("", 0.0)
         self._last_log = 0.0
+        self._last_logged = ""
         self._last_gripper: float | None = None
+        self.start()
 
     # ---- setup ------------------------------------------------------------------------------
     def _make_leader(self, p: dict):
         kind = p["leader.type"]
         if kind == "topic":
-            self.log.info(f"topic leader on {p['leader.topic']} (follower joint space)")
             return TopicLeader(self.spec, stale_after=p["leader.stale_after"])
-        if kind not in BUSES:
-            raise ValueError(f"leader.type must be gello, so101 or topic, got {kind!r}")
         if p["calibration_file"]:
             cal = load_calibration(p["calibration_file"])
         else:
@@ -144,8 +144,10 @@ class TeleopNode:
                 c.pop("gripper_open"), c.pop("gripper_closed")
             cal = Calibration.from_dict(c, where="calibration parameters")
         if not cal.calibrated and not p["allow_uncalibrated"]:
-            raise CalibrationError("the leader calibration is the uncalibrated template; run "
-                                   "`ros2 run teleop calibrate` first (or set allow_uncalibrated:=true)")
+            raise CalibrationError(
+                f"the leader calibration ({p['calibration_file'] or 'calibration.* parameters'}) is the uncalibrated "
+                "template; run `ros2 run teleop calibrate` first, or engage it anyway with the launch argument "
+                "allow_uncalibrated:=true (node parameter allow_uncalibrated)")
         ids = list(p["leader.ids"] or [])
         if p["leader.gripper_id"] >= 0 and cal.has_gripper:
             ids.append(int(p["leader.gripper_id"]))
@@ -185,7 +187,8 @@ class TeleopNode:
         self._thread = threading.Thread(target=self._loop, name="teleop-loop", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def destroy_node(self) -> None:
+        """Stop the control loop (it publishes) before the node and its publishers go."""
         self._running = False
         if self._thread is not None:
             self._thread.join(timeout=2)
@@ -195,6 +198,7 @@ class TeleopNode:
             print(f"teleop_node: loop {self.ticks} ticks in {span:.2f} s = {self.ticks / span:.1f} Hz "
                   f"(target {self.rate:.0f}), {self.overruns} stalls skipped, {self.failed_reads} bad reads",
                   flush=True)
+        super().destroy_node()
 
     def _set_realtime(self) -> None:
         try:  # every thread of the process: the loop, the executor (either may hold the GIL the
@@ -215,7 +219,7 @@ class TeleopNode:
         next_t = time.monotonic()
         last_t = None
         reopen_at = 0.0
-        while self._running and self._rclpy.ok():
+        while self._running and self.context.ok():
             next_t += period
             delay = next_t - time.monotonic()
             if delay > 0:
@@ -229,7 +233,7 @@ class TeleopNode:
             try:
                 self.tick(dt)
             except Exception as exc:  # noqa: BLE001 - never let the loop die silently
-                if not (self._running and self._rclpy.ok()):
+                if not (self._running and self.context.ok()):
                     break  # shutting down: the context is gone
                 self.gate.disengage(f"internal error: {exc!r}")
                 self.log.error(f"teleop tick failed, disengaged: {exc!r}", throttle_duration_sec=1.0)
@@ -240,6 +244,11 @@ class TeleopNode:
     def tick(self, dt: float) -> None:
         JointState = self._msg[0]
         stamp = time.time_ns()
+        if isinstance(self.leader, TopicLeader) and self.leader.waiting:
+            # a software leader that has not started yet is not a fault: say what we wait for
+            self.ticks += 1
+            self._report(WAITING, Tick(None, WAITING, f"waiting for the leader on {self.leader_topic}", [], []))
+            return
         try:
             q, err = self.leader.read(), None
         except LeaderReadError as exc:
@@ -293,15 +302,19 @@ class TeleopNode:
             self.pub_status.publish(String(data=f"{tick.state}: {tick.status}"))
             self.pub_engaged.publish(Bool(data=tick.state == ENGAGED))
             self._last_status = (tick.status, now)
+        changed_text = tick.status != self._last_logged
         if changed and tick.state == FAULT:
             self.log.error(tick.status)
         elif changed and tick.state == ENGAGED:
             self.log.info(f"{tick.state}: {tick.status}")
-        elif tick.state != ENGAGED and (changed or now - self._last_log > 1.0):  # the log: at 1 Hz
+        elif tick.state == WAITING and (changed_text or now - self._last_log > 10.0):
+            self.log.info(f"{tick.state}: {tick.status}")   # start-up, not a problem: INFO, rarely
+        elif tick.state not in (ENGAGED, WAITING) and (changed or now - self._last_log > 1.0):  # at 1 Hz
             self.log.warning(f"{tick.state}: {tick.status}")
         else:
             return
         self._last_log = now
+        self._last_logged = tick.status
 
     def _reopen(self) -> None:
         try:
@@ -313,27 +326,7 @@ class TeleopNode:
 
 
 def main(args: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    rclpy.init(args=args)
-    teleop = None
-    code = 0
-    try:
-        teleop = TeleopNode(args)
-        teleop.start()
-        rclpy.spin(teleop.node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ServoBusError, CalibrationError, ValueError, FileNotFoundError) as exc:
-        print(f"teleop_node: error: {exc}", file=sys.stderr, flush=True)
-        code = 1
-    finally:
-        if teleop is not None:
-            teleop.stop()
-            teleop.node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(TeleopNode, args, errors=(ServoBusError,), name="teleop_node")
 
 
 if __name__ == "__main__":

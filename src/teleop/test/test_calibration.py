@@ -153,5 +153,5 @@ def test_so101_cli_homing_and_recorded_ranges(tmp_path, capsys):
 def test_cli_reports_a_missing_device(tmp_path, capsys):
     code = calibrate_cli.main(["--leader", "so101_leader", "--port", str(tmp_path / "nope"),
                                "--output", str(tmp_path / "x.yaml")], prompt=lambda t: None)
-    assert code == 1 and "does not exist" in capsys.readouterr().err
+    assert code == 2 and "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "x.yaml").exists()

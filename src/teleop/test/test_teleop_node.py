@@ -152,7 +152,7 @@ def test_node_refuses_to_start_without_a_real_leader(tmp_path, case):
             wait_for(lambda: not node.alive, 30, what="the node to exit")
         finally:
             code = node.stop()
-    assert code == 1
+    assert code == 2  # a configuration / input error (CONVENTIONS: exit 2)
     assert expect in (tmp_path / "node.log").read_text()
 
 
@@ -197,4 +197,35 @@ def test_topic_leader_forward_mode_rejects_nan_and_stale(tmp_path):
             assert all(np.allclose(m.data, target[:5]) for _, m in fwd[n:])  # nothing new, nothing else
         finally:
             follower.stop()
+            node.stop()
+
+
+def test_topic_leader_start_up_waits_for_the_leader_without_faults(tmp_path):
+    """Before a software leader's first message the node waits (INFO), it does not fault; once the
+    leader and the follower are there it engages."""
+    home = np.append(SPEC.home, 0.55)
+    with ProbeNode() as probe:
+        status = probe.collect(String, "/teleop_node/status")
+        node = NodeProcess(python_module_cmd("teleop.teleop_node", "--ros-args", "-p", "robot:=so101"),
+                           tmp_path / "node.log")
+        follower = None
+        try:
+            wait_for(lambda: len(status) >= 3, 30, what="status")
+            time.sleep(1.0)   # 500 ticks without a leader: 20 x safety.max_read_failures
+            texts = [m.data for _, m in status]
+            assert all(t == "waiting: waiting for the leader on /expert/joint_states" for t in texts), texts[-3:]
+            log = node.log()
+            assert "[ERROR]" not in log and "[WARN]" not in log and "fault" not in log, log
+            assert "[INFO]" in log and "waiting for the leader on /expert/joint_states" in log
+
+            follower = Follower(probe, home)
+            expert = probe.node.create_publisher(JointState, "/expert/joint_states", 10)
+            end = time.monotonic() + 20
+            while time.monotonic() < end and not any(m.data.startswith("engaged") for _, m in status):
+                expert.publish(make_joint_state(NAMES, home))
+                time.sleep(0.01)
+            assert any(m.data.startswith("engaged") for _, m in status), [m.data for _, m in status][-3:]
+        finally:
+            if follower is not None:
+                follower.stop()
             node.stop()
