@@ -18,6 +18,7 @@ install/setup.bash build: setup
 
 test: build
 	$(WITH_WS) && echo "ROS_DOMAIN_ID=$$ROS_DOMAIN_ID ROS_AUTOMATIC_DISCOVERY_RANGE=$$ROS_AUTOMATIC_DISCOVERY_RANGE" \
+	    "FASTRTPS_DEFAULT_PROFILES_FILE=$${FASTRTPS_DEFAULT_PROFILES_FILE:-}" \
 	  && python -m pytest $(PYTEST_ARGS)
 
 lint: setup

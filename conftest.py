@@ -1,5 +1,7 @@
 """Test-wide environment: DDS stays on this machine, each pytest run gets its own domain, and the
 checkout's packages are imported from their source folders, here and in every process a test starts.
+DDS sockets bind to loopback only: the workspace's Fast DDS profile (robot_common.dds, docs/dds.md),
+unless the developer set a profile of their own.
 
 This is the workspace's only sys.path edit: tests run the checkout with or without `colcon build`;
 everything else (tools, nodes, benches) imports the installed workspace (`source install/setup.bash`).
@@ -20,3 +22,7 @@ for _src in reversed(_SOURCES):
 # node processes started by tests (python -m <pkg>.<module>) import the same sources first
 _rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in _SOURCES]
 os.environ["PYTHONPATH"] = os.pathsep.join(_SOURCES + _rest)
+
+from robot_common import dds  # noqa: E402 - importable from the sources only now
+
+dds.apply(os.environ)   # this process's own DDS participants (ProbeNode) and every process it starts

@@ -37,6 +37,7 @@ from robot_common.launch_support import (
     passed,
     required,
     value,
+    with_dds_environment,
 )
 from robot_common.spec import RobotSpecError, load_robot_spec
 
@@ -88,7 +89,7 @@ def _follower(context):
                           on_exit=required(spec.hardware.direct_driver), parameters=[{"robot": robot, **hw_args}]))
         outside += [IncludeLaunchDescription(PathJoinSubstitution([FindPackageShare(pkg), "launch", file]))
                     for pkg, file in spec.hardware.vendor_launch]
-        return [in_namespace(nodes), *outside]
+        return [in_namespace(nodes), with_dds_environment(outside)]
     controllers = str(spec.controllers_path())
     if gazebo:
         gz_args = ("-s " if value(context, "gz_headless") == "true" else "") + "-r " + value(context, "gz_world")
@@ -112,7 +113,7 @@ def _follower(context):
         nodes.append(_spawner(spec.gripper_controller, extra))
     nodes.append(Node(package="rviz2", executable="rviz2", output="screen",
                       condition=IfCondition(LaunchConfiguration("use_rviz"))))
-    return [in_namespace(nodes), *outside]
+    return [in_namespace(nodes), with_dds_environment(outside)]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -28,6 +28,7 @@ data_files = [
 data_files += share_tree("launch/robot_common", "launch")
 data_files += share_tree("config/robots", "config/robots")
 data_files += share_tree("config/controllers", "config/controllers")
+data_files += share_tree("config/dds", "config/dds")
 data_files += share_tree("urdf", "urdf")
 
 setup(
@@ -45,5 +46,6 @@ setup(
     entry_points={"console_scripts": [
         "realman_bridge = robot_common.realman_bridge:main",
         "gen_descriptions = robot_common.description:main",
+        "dds = robot_common.dds:main",
     ]},
 )

@@ -13,7 +13,10 @@ repeats what those releases do with them, as read in their source:
   built; at run time a missing required argument or a value outside the choices fails;
 - `IncludeLaunchDescription` sets every passed argument as a launch configuration of the current
   scope, and fails when an unconditional argument without default is not passed;
-- `GroupAction(scoped=True)` scopes launch configurations and the ROS namespace;
+- `GroupAction(scoped=True)` scopes launch configurations, the ROS namespace and the environment;
+  `SetEnvironmentVariable` sets a variable for the processes that follow in its scope (the real
+  library edits os.environ and saves/restores it around scoped groups; the model keeps what the
+  launch sets apart, and records it with each process and include);
   `PushRosNamespace` prefixes relative namespaces; node and namespace names are validated by rclpy;
 - `Node(name=...)` passes `-r __node:=<name>`, which renames every node the process creates;
 - `LaunchConfiguration` fails on a configuration that is not set and has no default; conditions
@@ -72,12 +75,14 @@ class Process:
     on_exit: object
     where: str                                          # launch file that created the Node
     action: object = None
+    environment: dict = field(default_factory=dict)     # variables the launch set for it
 
 
 @dataclass
 class Record:
     processes: list = field(default_factory=list)
     includes: list = field(default_factory=list)        # (package, relative path, {arg: value}, where)
+    include_environments: list = field(default_factory=list)   # (path, variables the launch set) per include
     files: dict = field(default_factory=dict)           # launch file -> FileFacts
     handlers: list = field(default_factory=list)        # OnProcessExit handlers
     violations: list = field(default_factory=list)      # rule breaks that real launch lets through
@@ -100,6 +105,7 @@ LOADER = {"load": None}    # launch_check installs the function that loads a lau
 class LaunchContext:
     def __init__(self) -> None:
         self._stack = [{}]
+        self._env_stack = [{}]       # what SetEnvironmentVariable set (not the process's os.environ)
         self.locals = types.SimpleNamespace()
         self.is_shutdown = False
 
@@ -107,11 +113,17 @@ class LaunchContext:
     def launch_configurations(self) -> dict:
         return self._stack[-1]
 
+    @property
+    def environment(self) -> dict:
+        return self._env_stack[-1]
+
     def push(self, forwarding: bool = True) -> None:
         self._stack.append(dict(self._stack[-1]) if forwarding else {})
+        self._env_stack.append(dict(self._env_stack[-1]) if forwarding else {})
 
     def pop(self) -> None:
         self._stack.pop()
+        self._env_stack.pop()
 
     def perform_substitution(self, sub) -> str:
         return sub.perform(self)
@@ -462,6 +474,15 @@ class SetLaunchConfiguration(Action):
         context.launch_configurations[perform(context, self.name)] = perform(context, self.value)
 
 
+class SetEnvironmentVariable(Action):
+    def __init__(self, name, value, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.name, self.value = normalize(name), normalize(value)
+
+    def execute(self, context):
+        context.environment[perform(context, self.name)] = perform(context, self.value)
+
+
 class LaunchDescriptionSource:
     def __init__(self, launch_file_path) -> None:
         self.path = normalize(launch_file_path)
@@ -486,6 +507,7 @@ class IncludeLaunchDescription(Action):
     def execute(self, context):
         path = perform(context, self.source.path)
         passed = {perform(context, k): perform(context, v) for k, v in self.arguments}
+        RECORD.include_environments.append((path, dict(context.environment)))
         description = LOADER["load"](path, passed, self.where)
         if description is None:           # another package's launch file: recorded, not run
             return []
@@ -675,7 +697,7 @@ class Node(Action):
             parameters=params, untyped=untyped,
             remappings=[(perform(context, a), perform(context, b)) for a, b in self.remappings],
             arguments=[perform(context, a) for a in self.arguments], on_exit=self.on_exit, where=self.where,
-            action=self))
+            action=self, environment=dict(context.environment)))
 
 
 class PushRosNamespace(Action):
@@ -707,7 +729,8 @@ MODULES = {
     "launch.actions": dict(DeclareLaunchArgument=DeclareLaunchArgument, IncludeLaunchDescription=IncludeLaunchDescription,
                            GroupAction=GroupAction, OpaqueFunction=OpaqueFunction, LogInfo=LogInfo, EmitEvent=EmitEvent,
                            Shutdown=Shutdown, SetLaunchConfiguration=SetLaunchConfiguration, TimerAction=TimerAction,
-                           RegisterEventHandler=RegisterEventHandler, ExecuteProcess=ExecuteProcess),
+                           RegisterEventHandler=RegisterEventHandler, ExecuteProcess=ExecuteProcess,
+                           SetEnvironmentVariable=SetEnvironmentVariable),
     "launch.substitutions": dict(LaunchConfiguration=LaunchConfiguration, PathJoinSubstitution=PathJoinSubstitution,
                                  PythonExpression=PythonExpression, TextSubstitution=TextSubstitution,
                                  EnvironmentVariable=EnvironmentVariable, FindExecutable=FindExecutable,

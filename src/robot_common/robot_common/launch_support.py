@@ -7,17 +7,30 @@ Conventions they implement (README, "Launch files"):
   the node's parameter file or its own default decides, so a default lives in one place;
 - the per-arm hardware arguments (robot_ip, usb_port, ...) come from the specs'
   `hardware.launch_arguments`, so a new arm brings its own;
-- every node we start is required: when it exits, the launch says so and shuts down.
+- every node we start is required: when it exits, the launch says so and shuts down;
+- every process runs in the workspace's DDS environment (robot_common.dds, docs/dds.md): with
+  ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, the Fast DDS profile that binds every socket to
+  loopback; with ROBOT_WS_DDS_INTERFACES, loopback plus those interfaces; a profile the user set
+  (FASTRTPS_DEFAULT_PROFILES_FILE) is kept. in_namespace() applies it to the nodes it groups,
+  with_dds_environment() to other actions (another package's launch file).
 Only constructs that both Humble and Jazzy launch/launch_ros offer are used here.
 """
 from __future__ import annotations
 
-from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, LogInfo, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument,
+    GroupAction,
+    IncludeLaunchDescription,
+    LogInfo,
+    SetEnvironmentVariable,
+    Shutdown,
+)
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from robot_common import dds
 from robot_common.paths import find_config
 from robot_common.spec import RobotSpec, list_robots, load_robot_spec
 
@@ -115,9 +128,26 @@ def passed(*names: str) -> dict:
     return {n: LaunchConfiguration(n) for n in names}
 
 
+def dds_environment() -> list[SetEnvironmentVariable]:
+    """The workspace's DDS variables (robot_common.dds) as actions, computed from the launch's own
+    environment when the description is built; none where it holds them already, or the user set
+    a Fast DDS profile of their own."""
+    try:
+        changes = dds.dds_environment()
+    except dds.DdsConfigError as exc:
+        raise LaunchConfigError(str(exc)) from None
+    return [SetEnvironmentVariable(name, value) for name, value in sorted(changes.items())]
+
+
+def with_dds_environment(actions: list) -> GroupAction:
+    """The actions (another package's launch file, ...) in the workspace's DDS environment (scoped)."""
+    return GroupAction([*dds_environment(), *actions])
+
+
 def in_namespace(actions: list) -> GroupAction:
-    """The actions under the `namespace` argument (scoped: it does not leak into other actions)."""
-    return GroupAction([PushRosNamespace(LaunchConfiguration("namespace")), *actions])
+    """The actions under the `namespace` argument, in the workspace's DDS environment (scoped: neither
+    leaks into other actions)."""
+    return GroupAction([*dds_environment(), PushRosNamespace(LaunchConfiguration("namespace")), *actions])
 
 
 def given(context, types: dict) -> dict:

@@ -10,6 +10,8 @@ node needs on top:
   Here the signal only raises KeyboardInterrupt in the main thread, which spins with a short
   timeout so that it notices at once; `destroy_node()` (which nodes with threads override to
   stop them first) runs while the context is still valid.
+- the workspace's DDS environment (robot_common.dds: with LOCALHOST discovery, every DDS socket on
+  loopback) applies however the node is started (`ros2 run` included), set before rclpy.init.
 
     def main(args: list[str] | None = None) -> int:
         return run_node(TeleopNode, args)
@@ -20,6 +22,7 @@ the process's exit code.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -65,7 +68,10 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
+    from robot_common import dds
+
     try:
+        dds.apply(os.environ)    # rcl reads the discovery range, Fast DDS its profile, at rclpy.init
         rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as exc:  # noqa: BLE001 - rcl's RCLError: a bad --ros-args / --params-file
         who = name or getattr(factory, "__name__", "node")

@@ -1,8 +1,9 @@
 """Helpers for tests, benches and the demo that talk real DDS: a spinning probe node and managed
 node processes.
 
-Every process started here inherits ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and the run's
-ROS_DOMAIN_ID, so no DDS traffic leaves the machine and parallel runs never cross-talk. Processes
+Every process started here inherits ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, in the workspace's DDS
+environment (robot_common.dds: every DDS socket on loopback), and the run's ROS_DOMAIN_ID, so no
+DDS traffic leaves the machine and parallel runs never cross-talk. Processes
 import what this one imports: the installed workspace, or (under pytest) the checkout's sources,
 which the root conftest.py puts on PYTHONPATH.
 """
@@ -20,10 +21,14 @@ from pathlib import Path
 
 
 def ros_env(**extra: str) -> dict[str, str]:
-    """This process's environment for a node process: DDS on this machine, the run's domain id,
-    headless rendering, unbuffered output (logs arrive as they are written), plus `extra`."""
+    """This process's environment for a node process: DDS on this machine (every DDS socket on
+    loopback, robot_common.dds), the run's domain id, headless rendering, unbuffered output (logs
+    arrive as they are written), plus `extra`."""
+    from robot_common import dds
+
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    dds.apply(env)
     env.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
     env.setdefault("MUJOCO_GL", "osmesa")
     env["PYTHONUNBUFFERED"] = "1"
@@ -112,6 +117,9 @@ class ProbeNode:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
+        from robot_common import dds
+
+        dds.apply(os.environ)   # before this process's first participant: rcl and Fast DDS read it then
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
