@@ -9,7 +9,11 @@ process (this one) on all image_raw topics with the drivers' sensor-data QoS. Pr
 then the tactile estimator's per-frame cost (no ROS) at 320x240 and 640x480.
 Goal on a quiet machine: every camera at 30 fps with 0 drops, p99 latency < 15 ms.
 
-    python bench/bench_sensors.py [--cameras 3] [--seconds 20] [--compressed]
+    python bench/bench_sensors.py [--cameras 3] [--seconds 20] [--compressed] [--reliable] [--no-profile]
+
+Every process runs in the workspace's DDS environment (robot_common.dds: config/dds/fastdds_localhost.xml,
+16 MiB shared-memory segments, sockets on loopback); --no-profile runs rmw_fastrtps's own LOCALHOST
+transports instead (512 KiB segments: large images go as UDP fragments), for comparison.
 """
 from __future__ import annotations
 
@@ -159,12 +163,19 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--compressed", action="store_true", help="also publish image_raw/compressed (JPEG)")
     ap.add_argument("--reliable", action="store_true", help="publish and subscribe reliable (qos_reliable)")
-    ap.add_argument("--large-shm", action="store_true",
-                    help="use config/cameras/fastdds_large_images.xml (16 MiB shared-memory segments)")
+    ap.add_argument("--no-profile", action="store_true",
+                    help="without the workspace's Fast DDS profile (ROBOT_WS_DDS=off): rmw_fastrtps's LOCALHOST "
+                         "transports, 512 KiB shared-memory segments")
     args = ap.parse_args()
-    if args.large_shm:  # before rclpy starts in this process; node processes inherit it
-        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(ROOT / "config/cameras/fastdds_large_images.xml")
-    print(f"Fast DDS profile: {os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE', '(default)')}")
+    from robot_common import dds
+
+    if args.no_profile:  # before rclpy starts in this process; node processes inherit it
+        os.environ[dds.SWITCH_VAR] = "off"
+        for name in dds.PROFILE_VARS:
+            os.environ.pop(name, None)
+    dds.apply(os.environ)
+    print(f"Fast DDS profile: {os.environ.get(dds.PROFILE_VAR, '(none: rmw_fastrtps defaults)')}, "
+          f"{dds.RANGE_VAR}={os.environ.get(dds.RANGE_VAR)}")
     with tempfile.TemporaryDirectory(prefix="bench_sensors_") as tmp:
         bench_cameras(min(args.cameras, len(NAMES)), args.seconds, args.compressed, args.reliable, Path(tmp))
     bench_tactile()

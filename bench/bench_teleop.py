@@ -30,6 +30,7 @@ for pkg in sorted((ROOT / "src").iterdir()):
     if (pkg / "package.xml").exists():
         sys.path.insert(0, str(pkg))
 
+from robot_common import dds  # noqa: E402
 from robot_common.conversions import make_joint_state  # noqa: E402
 from robot_common.spec import load_robot_spec  # noqa: E402
 from robot_common.testing import NodeProcess, python_module_cmd, ros_env, wait_for  # noqa: E402
@@ -50,6 +51,7 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    dds.apply(os.environ)   # this process's participant in the workspace's DDS environment, as its nodes'
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

@@ -19,7 +19,7 @@ def base(**extra: str) -> dict[str, str]:
     """A user's shell: no profile, no RMW choice, plus `extra`."""
     env = {k: v for k, v in os.environ.items()
            if k not in (*dds.PROFILE_VARS, dds.RANGE_VAR, dds.LOCALHOST_ONLY_VAR, dds.INTERFACES_VAR,
-                        "RMW_IMPLEMENTATION")}
+                        dds.SWITCH_VAR, "RMW_IMPLEMENTATION")}
     env.update(extra)
     return env
 
@@ -71,6 +71,10 @@ def test_another_rmw_is_left_alone():
     assert dds.dds_environment(env) == {}
     env["RMW_IMPLEMENTATION"] = "rmw_fastrtps_dynamic_cpp"
     assert dds.dds_environment(env)[dds.PROFILE_VAR] == str(PROFILE)
+
+
+def test_robot_ws_dds_off_leaves_dds_alone():
+    assert dds.dds_environment(base(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROBOT_WS_DDS="off")) == {}
 
 
 def test_subnet_without_interfaces_is_fast_dds_default():
@@ -130,8 +134,9 @@ def _env_sh(env: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("extra", [{}, {"ROS_LOCALHOST_ONLY": "1"}, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/mine.xml"},
                                    {"FASTDDS_DEFAULT_PROFILES_FILE": "/mine.xml"},
                                    {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"},
-                                   {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}],
-                         ids=["plain", "localhost_only", "own_profile", "own_profile_fastdds3", "cyclone", "fastrtps"])
+                                   {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, {"ROBOT_WS_DDS": "off"}],
+                         ids=["plain", "localhost_only", "own_profile", "own_profile_fastdds3", "cyclone", "fastrtps",
+                              "off"])
 def test_env_sh_applies_the_same_rule(extra):
     """The Makefile's environment equals robot_common.dds applied to env.sh's LOCALHOST (the only
     range env.sh sets); env.sh is bash and cannot import it before the workspace is built."""

@@ -17,7 +17,8 @@ files through robot_common.launch_support); docs/dds.md explains it for users:
   space separated): a generated variant of that profile allowing loopback plus those interfaces
   (names resolved to their IPv4 addresses, which is what Humble's Fast DDS 2.6 matches).
 - otherwise, or when a profile of the user's own is set (FASTRTPS_DEFAULT_PROFILES_FILE, or Fast DDS
-  3's FASTDDS_DEFAULT_PROFILES_FILE), or another RMW than rmw_fastrtps is chosen: nothing changes.
+  3's FASTDDS_DEFAULT_PROFILES_FILE), or another RMW than rmw_fastrtps is chosen, or ROBOT_WS_DDS=off
+  (rmw_fastrtps's and Fast DDS's own behaviour, for comparisons): nothing changes.
 
 The rule is idempotent (applying it to its own result changes nothing), so nested entry points
 (make -> pytest -> a node process -> ...) agree. `socket_report(pid)` lists a process's inet
@@ -45,6 +46,7 @@ PROFILE_VARS = (PROFILE_VAR, "FASTDDS_DEFAULT_PROFILES_FILE")   # the second: Fa
 RANGE_VAR = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 LOCALHOST_ONLY_VAR = "ROS_LOCALHOST_ONLY"               # deprecated since Iron; forces LOCALHOST in rcl
 INTERFACES_VAR = "ROBOT_WS_DDS_INTERFACES"
+SWITCH_VAR = "ROBOT_WS_DDS"                             # off: leave DDS alone
 MANAGED_VARS = (PROFILE_VAR, RANGE_VAR, LOCALHOST_ONLY_VAR)  # every variable dds_environment may set
 LOCALHOST_PROFILE = "config/dds/fastdds_localhost.xml"
 RANGES = ("OFF", "LOCALHOST", "SUBNET", "SYSTEM_DEFAULT")
@@ -109,6 +111,8 @@ def dds_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables to set on top of `env` (possibly none) for the workspace's DDS rule."""
     env = os.environ if env is None else env
     profile = _profile_of(env)
+    if env.get(SWITCH_VAR, "").strip() == "off":
+        return {}
     if not _uses_fastdds(env) or (profile and not is_workspace_profile(profile, env)):
         return {}
     wanted = requested_range(env)
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "env":
             changes = dds_environment()
             env = {**os.environ, **changes}
-            for name in MANAGED_VARS + (INTERFACES_VAR,):
+            for name in MANAGED_VARS + (INTERFACES_VAR, SWITCH_VAR):
                 if name in env:
                     print(f"export {name}={env[name]}" + ("" if name in changes else "   # unchanged"))
             print(f"# requested range: {requested_range(env)}")

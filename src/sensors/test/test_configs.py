@@ -49,7 +49,7 @@ def test_realsense_configs():
 def test_fastdds_profile_is_valid_xml():
     import xml.etree.ElementTree as ET
 
-    root = ET.parse(ROOT / "config/cameras/fastdds_large_images.xml").getroot()
+    root = ET.parse(ROOT / "config/dds/fastdds_localhost.xml").getroot()
     ns = {"f": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
     assert root.find(".//f:segment_size", ns).text == "16777216"
     assert root.find(".//f:interfaceWhiteList/f:address", ns).text == "127.0.0.1"
