@@ -44,6 +44,7 @@ def _bench_module(name: str):
     """Another bench script of this folder as a module (bench/ is not a package)."""
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module          # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -39,8 +39,8 @@ class KillResult:
     pids: list[int] = field(default_factory=list)            # the recorder processes (for socket checks)
 
     def sources(self) -> list[Path]:
-        """Episodes to flip bits in: the saved ones, else the cut ones."""
-        return [self.session / f"episode_{i:06d}" for i in (self.saved or list(self.cut))]
+        """Episodes to flip bits in: the saved ones, then the cut ones."""
+        return [self.session / f"episode_{i:06d}" for i in (*self.saved, *self.cut)]
 
 
 @dataclass
@@ -152,7 +152,8 @@ def flip_loop(sources: list[Path], flips: int, seed: int, work: Path) -> FlipRes
 
     nprng = np.random.default_rng(seed)
     res = FlipResult()
-    for t in range(flips if sources else 0):
+    sources = [s for s in sources if any(chunk_data_ranges(m) for m in s.glob("*.mcap"))]   # a bag cut before
+    for t in range(flips if sources else 0):                                                # its first chunk: none
         src = sources[t % len(sources)]
         copy = work / "flips" / f"{t}" / src.name
         shutil.copytree(src, copy)
