@@ -21,9 +21,11 @@ def check_robot(robot: str, timeout: float) -> str | None:
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
 
+    from robot_common import dds
     from robot_common.conversions import joint_state_to_arrays, make_trajectory
     from robot_common.spec import load_robot_spec
 
+    dds.apply(os.environ)    # the launch and this process in the workspace's DDS environment (docs/dds.md)
     spec = load_robot_spec(robot)
     launch = subprocess.Popen(
         ["ros2", "launch", "robot_common", "bringup.launch.py", f"robot:={robot}", "hardware:=gazebo", "gz_headless:=true"],
