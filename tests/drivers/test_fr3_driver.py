@@ -88,7 +88,7 @@ def test_a_new_trajectory_replaces_the_running_one(fr3):
     q0 = home(fr3)
     a = q0 + np.array([0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     b = q0 + np.array([-0.3, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0])
-    n = len(fr3.js)
+    n, m = len(fr3.js), len(fr3.cmd)
     t0 = fr3.now() + 0.2
     fr3.send([3.0], [a], [np.zeros(7)], start=t0)
     fr3.wait_arm_time(t0 + 1.0)
@@ -96,13 +96,16 @@ def test_a_new_trajectory_replaces_the_running_one(fr3):
     fr3.send([1.5], [b], [np.zeros(7)])            # zero stamp: replaces on arrival
     fr3.wait_arm_time(t_switch + 2.5)
     t, q, _ = fr3.samples(n)
-    # the cubic to a at its midpoint would have covered half the way; the arm turned back long before a
-    assert q[:, 0].max() < q0[0] + 0.55, q[:, 0].max()
+    tc, qc = fr3.commands(m)
+    # the cubic to a would be half way at its midpoint; the command turned back long before a
+    assert qc[:, 0].max() < q0[0] + 0.55, qc[:, 0].max()
+    assert qc[tc < t_switch, 0].max() > q0[0] + 0.1     # it was on its way to a
     np.testing.assert_allclose(q[-1], b, atol=2e-3)
-    # spliced from the state at arrival: no jump in position or velocity at the switch
-    v = np.diff(q, axis=0) / np.diff(t)[:, None]
-    assert np.abs(np.diff(q, axis=0)).max() < 0.02
-    assert np.abs(np.diff(v, axis=0)).max() < 0.3, np.abs(np.diff(v, axis=0)).max()
+    # spliced from the state at arrival: the command through the switch keeps every limit (a restart
+    # from rest or from the measured state would jump in velocity)
+    commanded_motion_within_limits(fr3, m)
+    speed = np.abs(np.diff(q, axis=0) / np.diff(t)[:, None]).max(axis=0)
+    assert np.all(speed <= DQ_MAX * 1.03), speed
 
 
 def divided_derivatives(t: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,15 +118,20 @@ def divided_derivatives(t: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def commanded_motion_within_limits(fr3: Fr3Stack, m: int) -> np.ndarray:
-    """Assert the commands since ~/command[m] keep the FR3's limits; returns the peak speeds."""
+    """Assert the commands since ~/command[m] keep the FR3's limits; returns the peak speeds.
+
+    ~/command holds every 4th millisecond of the 1 kHz command (and skips the robot's extrapolation
+    of a lost packet), so its divided differences bound the derivatives to within 2 %; the exact
+    per-millisecond check of every command is test_fr3_command_rules.py's."""
     tc, qc = fr3.commands(m)
     assert np.all(np.diff(tc) > 0)
     v, a, j = divided_derivatives(tc, qc)
     lo, up = zip(*(velocity_bounds(x) for x in qc[:-1]))
-    tol = 1e-6
-    assert np.all(v >= np.array(lo) - tol) and np.all(v <= np.array(up) + tol), "velocity limits"
-    assert np.abs(a).max() <= DDQ_MAX[0] + tol, np.abs(a).max()
-    assert np.abs(j).max() <= DDDQ_MAX[0] + tol, np.abs(j).max()
+    tol = 0.02
+    assert np.all(v >= np.array(lo) * (1 + tol) - 1e-6) and np.all(v <= np.array(up) * (1 + tol) + 1e-6), \
+        "velocity limits"
+    assert np.abs(a).max() <= DDQ_MAX[0] * (1 + tol), np.abs(a).max()
+    assert np.abs(j).max() <= DDDQ_MAX[0] * (1 + tol), np.abs(j).max()
     assert np.all(qc >= Q_MIN) and np.all(qc <= Q_MAX)
     return np.abs(v).max(axis=0)
 

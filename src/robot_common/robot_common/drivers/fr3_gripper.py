@@ -70,6 +70,7 @@ class GripperLoop:
             except Exception as exc:  # noqa: BLE001 - network loss, or the hand refused
                 self.fault = f"Franka Hand: {' '.join(str(exc).split())}"
                 self.out.send("status", "fault", self.fault)
+        self.out.flush()
 
     def _drain(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -290,7 +290,7 @@ class ArmLoop:
                 bounds = velocity_bounds(signal.position)
                 lo, up = tracking_velocity_bounds(signal.position, signal.velocity, 0.5 * self.amax,
                                                   self.cfg.velocity_scale, self.cfg.lost_packet_tolerance)
-                x = self.tracker.step(ref.sample(t_cmd), lo, up) if braking is None else self.tracker.brake(lo, up)
+                x = self.tracker.step(ref, t_cmd, lo, up) if braking is None else self.tracker.brake(lo, up)
                 limited = signal.limited
                 x = signal.limit(x, bounds)
                 violation = signal.accept(x, bounds)
@@ -319,8 +319,6 @@ class ArmLoop:
                 if t_robot - t_status >= self.cfg.status_period_ms * 1e-3:
                     t_status = t_robot
                     self.out.send("status", self.mode, self.text, self.stats.summary(), droppable=True)
-                else:
-                    self.out.flush()
                 if cmd.motion_finished:
                     if self.fault is None:
                         self._status("stopped", "motion finished")

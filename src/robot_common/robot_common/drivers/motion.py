@@ -31,6 +31,8 @@ class HoldReference:
         self.position = np.asarray(position, dtype=float).copy()
         self._zero = np.zeros_like(self.position)
 
+    end = -np.inf      # at rest from the start
+
     def sample(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.position, self._zero, self._zero
 
@@ -85,12 +87,19 @@ class JtcReference:
             out = out * s + row
         return out[0], out[1], out[2]
 
+    @property
+    def end(self) -> float:
+        """The time from which the reference rests at its final point."""
+        return self.t0 + self.duration
+
     def done(self, t: float) -> bool:
         return t - self.t0 >= self.duration
 
 
 class JerkLimitedTracker:
     """ruckig, one cycle at a time, with per-cycle (position-dependent) velocity bounds."""
+
+    HORIZONS = (0.01, 0.03, 0.1, 0.3, 1.0)   # s: how far ahead to rejoin a reference out of reach
 
     def __init__(self, dof: int, cycle: float, max_velocity: np.ndarray, max_acceleration: np.ndarray,
                  max_jerk: np.ndarray) -> None:
@@ -102,9 +111,6 @@ class JerkLimitedTracker:
         self._out = OutputParameter(dof)
         self._in.max_acceleration = self.amax.tolist()
         self._in.max_jerk = np.asarray(max_jerk, dtype=float).tolist()
-        # reach the target by the next cycle when possible, not faster (a faster profile would only
-        # overshoot the moving reference)
-        self._in.minimum_duration = cycle
         self.limited = 0        # cycles in which the reference was out of reach
         self.fallbacks = 0      # cycles in which ruckig needed _fallback
         self._zeros = [0.0] * dof
@@ -130,13 +136,13 @@ class JerkLimitedTracker:
         self._in.max_velocity = hi.tolist()
         return lo, hi
 
-    def step(self, target: tuple[np.ndarray, np.ndarray, np.ndarray], lower: np.ndarray, upper: np.ndarray
-             ) -> np.ndarray:
-        """Advance one cycle towards the reference state `target`; returns the new position."""
+    def _plan(self, target: tuple[np.ndarray, np.ndarray, np.ndarray], lo: np.ndarray, hi: np.ndarray,
+              horizon: float) -> float:
+        """Plan to reach the reference state `target` in `horizon` s (or as soon after as the limits
+        allow); returns the planned duration."""
         p, v, a = target
-        lo, hi = self._bounds(lower, upper)
         inp = self._in
-        inp.control_interface = ControlInterface.Position
+        inp.minimum_duration = horizon
         inp.target_position = p.tolist()
         inp.target_velocity = np.minimum(np.maximum(v, lo), hi).tolist()
         inp.target_acceleration = np.minimum(np.maximum(a, -self.amax), self.amax).tolist()
@@ -146,9 +152,31 @@ class JerkLimitedTracker:
             result = self._fallback()
         if result is not Result.Working and result is not Result.Finished:
             raise RuntimeError(f"ruckig failed: {result}")
-        if self._out.trajectory.duration > self.cycle * 1.5:
+        return self._out.trajectory.duration
+
+    def step(self, reference, t: float, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """Advance one cycle along `reference` (its sample(t) -> (p, v, a)); t: the time this cycle ends.
+
+        The plan reaches the reference state one cycle ahead when the limits allow (then the command
+        is the reference). When they do not (a jump, a velocity or acceleration step at a knot of a
+        linear or cubic reference, a reference faster than the limits), it aims at the reference a
+        little further ahead, at the nearest of HORIZONS it can still reach on time, so that the arm
+        rejoins the path instead of matching an unreachable state now (which ruckig would do with a
+        long detour)."""
+        lo, hi = self._bounds(lower, upper)
+        self._in.control_interface = ControlInterface.Position
+        duration = self._plan(reference.sample(t), lo, hi, self.cycle)
+        if duration > self.cycle * 1.5:
             self.limited += 1
-        self._out.pass_to_input(inp)
+            now = t - self.cycle
+            for horizon in self.HORIZONS:
+                # arrive at the reference time now + horizon, or as early as possible once the
+                # reference rests at its end by then
+                arrive = min(horizon, max(self.cycle, reference.end - now))
+                duration = self._plan(reference.sample(now + horizon), lo, hi, arrive)
+                if duration <= horizon * 1.05:
+                    break
+        self._out.pass_to_input(self._in)
         return np.array(self._out.new_position)
 
     def _fallback(self) -> Result:

@@ -7,15 +7,16 @@ busy ROS executor. So each SDK connection lives in a process of its own, started
 
 Parent side: `Worker` (start, send, a reader thread that hands every message to a callback, stop).
 Child side: `child_init` (die with the parent, leave Ctrl-C to the parent) and `Outbox` (a send that
-never blocks the control loop: when the pipe is full, droppable messages are dropped).
+never blocks the control loop).
 """
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import os
-import select
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,38 +41,54 @@ def child_init() -> threading.Event:
 
 
 class Outbox:
-    """Messages from a worker to the node. `send(..., droppable=True)` drops the message instead of
-    waiting when the pipe is full (a stalled node must not stall the control loop)."""
+    """Messages from a worker to the node, sent by a thread of their own: `send` never blocks (a
+    stalled node process fills the pipe; the control loop must not wait for it). Beyond `limit`
+    queued messages, droppable ones (states) are dropped; the others always go."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, limit: int = 200) -> None:
         self.conn = conn
+        self.limit = limit
         self.dropped = 0
         self.closed = False
-        self._pending: list[tuple] = []
+        self._queue: collections.deque = collections.deque()
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self._thread.start()
 
     def send(self, *msg: Any, droppable: bool = False) -> None:
         if self.closed:
             return
-        if droppable and self._pending:
+        if droppable and len(self._queue) >= self.limit:
             self.dropped += 1
             return
-        self._pending.append(msg)
-        self.flush()
-        if droppable and self._pending and self._pending[-1] is msg:
-            self._pending.pop()
-            self.dropped += 1
+        self._queue.append(msg)       # deque.append is atomic: no lock on the caller's side
+        if len(self._queue) == 1:
+            with self._ready:
+                self._ready.notify()
 
-    def flush(self) -> None:
-        while self._pending and not self.closed:
+    def _run(self) -> None:
+        # pylibfranka holds the GIL inside readOnce, so this thread gets it only every few ms: it
+        # sends everything queued by then as one batch
+        while not self.closed:
+            with self._ready:
+                if not self._queue:
+                    self._ready.wait(0.01)
+            batch = []
+            while self._queue:
+                batch.append(self._queue.popleft())
+            if not batch:
+                continue
             try:
-                _, writable, _ = select.select([], [self.conn.fileno()], [], 0)
-                if not writable:
-                    return
-                self.conn.send(self._pending[0])
+                self.conn.send(batch[0] if len(batch) == 1 else ("batch", batch))
             except (OSError, ValueError, BrokenPipeError):
                 self.closed = True
                 return
-            self._pending.pop(0)
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait until everything queued went out (at the worker's end)."""
+        deadline = time.monotonic() + timeout
+        while self._queue and not self.closed and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 class Worker:
@@ -109,7 +126,8 @@ class Worker:
                 self.process.join(timeout=1.0)
                 self._on_message(("exited", self.process.exitcode))
                 return
-            self._on_message(msg)
+            for m in msg[1] if msg[0] == "batch" else (msg,):
+                self._on_message(m)
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Ask the worker to stop (it brings the arm to rest first), then wait; terminate if it hangs."""
