@@ -24,18 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_common.drivers.fr3_limits import (
-    CYCLE,
-    DDDQ_MAX,
-    DDQ_MAX,
-    LIMIT_EPS,
-    MAX_LOST_IN_A_ROW,
-    FciCommandSignal,
-    Violation,
-    tracking_velocity_bounds,
-    velocity_bounds,
-)
-from robot_common.drivers.motion import HoldReference, JerkLimitedTracker, JtcReference
+from robot_common.drivers.fr3_commander import Fr3Commander
+from robot_common.drivers.fr3_limits import MAX_LOST_IN_A_ROW
+from robot_common.drivers.motion import HoldReference, JtcReference
 from robot_common.drivers.worker import Outbox, child_init
 
 
@@ -134,10 +125,6 @@ class ArmLoop:
         self.network_lost = False
         self.shutdown = False
         self.stats = LoopStats()
-        dof = len(cfg.joint_names)
-        self.amax = (DDQ_MAX - LIMIT_EPS) * cfg.acceleration_scale
-        self.tracker = JerkLimitedTracker(dof, CYCLE, np.full(dof, 1e3), self.amax,
-                                          (DDDQ_MAX - LIMIT_EPS) * cfg.jerk_scale)
         self.mode = "connecting"
         self.text = ""
 
@@ -227,9 +214,9 @@ class ArmLoop:
         q0 = np.asarray(state.q_d, dtype=float)
         if not np.all(np.isfinite(q0)) or np.max(np.abs(q0 - np.asarray(state.q))) > 0.01:
             q0 = np.asarray(state.q, dtype=float)
-        names = list(self.cfg.joint_names)
-        signal = FciCommandSignal(q0, names)
-        self.tracker.reset(q0)
+        cfg = self.cfg
+        cmdr = Fr3Commander(q0, list(cfg.joint_names), cfg.velocity_scale, cfg.acceleration_scale, cfg.jerk_scale,
+                            cfg.lost_packet_tolerance, cfg.max_lost_in_a_row)
         ref = HoldReference(q0)
         braking = None        # None | "hold" (then keep holding) | "finish" (then end the motion)
         t_robot = state.time.to_sec()
@@ -254,7 +241,7 @@ class ArmLoop:
                         _, times, pos, vel, acc, start = msg
                         t0 = (t_robot if start is None else start[1] if start[0] == "arm"
                               else t_robot + (start[1] - host_ns) * 1e-9)
-                        ref = JtcReference(t0, times, pos, vel, acc, self.tracker.state)
+                        ref = JtcReference(t0, times, pos, vel, acc, cmdr.state)
                         self.stats.trajectories += 1
                         if braking == "hold":
                             braking = None
@@ -270,51 +257,32 @@ class ArmLoop:
                         self.out.send("recovered", True, "no fault to recover from")
                 if self.stop_event.is_set() and braking != "finish":
                     braking, self.shutdown = "finish", True
-                # ---- the packets we missed: the robot extrapolated them at constant acceleration, so
-                # the generator plans on from where that left the command (the reference keeps time)
-                lost = elapsed_ms - 1
-                violation = None
-                if lost > 0:
-                    self.stats.lost += lost
-                    self.stats.lost_max_in_a_row = max(self.stats.lost_max_in_a_row, lost)
-                    violation = signal.lose(min(lost, self.cfg.max_lost_in_a_row))
-                    if violation is None and lost >= self.cfg.max_lost_in_a_row:
-                        violation = Violation("communication_constraints_violation",
-                                              f"{lost} command packets lost in a row")
-                    self.tracker.reset(*signal.continuous_state())
-                if violation is not None and braking != "finish":
-                    self._set_fault(f"{violation} (a real FR3 aborts here); the driver braked the arm to rest")
-                    braking = "finish"
-                # ---- one cycle of the generator (bounds at the last command: they change little in 1 ms)
-                t_cmd = t_robot
-                bounds = velocity_bounds(signal.position)
-                lo, up = tracking_velocity_bounds(signal.position, signal.velocity, 0.5 * self.amax,
-                                                  self.cfg.velocity_scale, self.cfg.lost_packet_tolerance)
-                x = self.tracker.step(ref, t_cmd, lo, up) if braking is None else self.tracker.brake(lo, up)
-                limited = signal.limited
-                x = signal.limit(x, bounds)
-                violation = signal.accept(x, bounds)
-                if signal.limited != limited and violation is None:
-                    # the limiter changed the command: plan on from what the robot got
-                    self.tracker.reset(*signal.continuous_state())
-                if violation is not None:   # the limiter could not make it legal: stop where we are
+                # ---- one command (the robot extrapolated the packets we missed at constant
+                # acceleration; the commander plans on from there, the reference keeps time)
+                x, violation = cmdr.cycle(ref, t_robot, elapsed_ms - 1, braking is not None)
+                if violation is not None and violation.reflex == "communication_constraints_violation":
+                    if braking != "finish":
+                        self._set_fault(f"{violation} (a real FR3 aborts here); the driver braked the arm to rest")
+                        braking = "finish"
+                elif violation is not None:   # the limiter could not make it legal: stop where we are
                     self._set_fault(f"{violation} (a real FR3 aborts here); motion ended")
-                    finished = pf.JointPositions(signal.position.tolist())
+                    finished = pf.JointPositions(cmdr.signal.position.tolist())
                     finished.motion_finished = True
                     ctrl.writeOnce(finished)
                     return
-                at_rest = braking is not None and self.tracker.at_rest() and signal.at_rest()
+                at_rest = braking is not None and cmdr.at_rest()
                 if at_rest and braking == "hold":
-                    ref = HoldReference(self.tracker.state.position)
+                    ref = HoldReference(cmdr.state.position)
                     braking = None
                     self._status("running", "holding")
                 cmd = pf.JointPositions(x.tolist())
                 cmd.motion_finished = bool(at_rest and braking == "finish")
                 ctrl.writeOnce(cmd)
                 self.stats.cycle(t_read, time.perf_counter(), elapsed_ms)
+                self.stats.lost, self.stats.lost_max_in_a_row = cmdr.lost, cmdr.lost_max_in_a_row
                 if t_robot - t_state >= self.cfg.state_period_ms * 1e-3 - 1e-6:
                     t_state = t_robot
-                    self.out.send("state", t_robot, host_ns, state.q, state.dq, state.tau_J, x, signal.velocity,
+                    self.out.send("state", t_robot, host_ns, state.q, state.dq, state.tau_J, x, cmdr.signal.velocity,
                                   droppable=True)
                 if t_robot - t_status >= self.cfg.status_period_ms * 1e-3:
                     t_status = t_robot
