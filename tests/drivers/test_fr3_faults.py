@@ -14,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from std_srvs.srv import Trigger
 
 from robot_common.testing import NodeProcess, python_module_cmd, wait_for
-from tests.drivers.fr3_stack import FrankySim, Fr3Stack, wait_quiet
+from tests.drivers.fr3_stack import Fr3Stack, FrankySim, wait_quiet
 
 HOST = "127.0.0.56"
 
@@ -65,13 +65,14 @@ def test_a_stalled_control_loop_faults_as_the_robot_would(tmp_path):
     stack = Fr3Stack(tmp_path, HOST, "-p", "cmd_timeout:=0.4")
     try:
         q0 = wait_quiet(stack)
-        # cmd_timeout: a 3 s trajectory with nothing after it is stopped after 0.4 s (wall clock)
+        # cmd_timeout: a 3 s trajectory with nothing after it is stopped after 0.4 s of wall clock
+        # (0.2 s of the half-speed simulator's: it starts slowly, a cubic from rest)
         goal = q0.copy()
         goal[0] += 1.0
         stack.send([3.0], [goal], [np.zeros(7)])
         time.sleep(2.0)
         stopped = wait_quiet(stack)
-        assert 0.002 < stopped[0] - q0[0] < 0.5, stopped[0] - q0[0]
+        assert 2e-4 < stopped[0] - q0[0] < 0.1, stopped[0] - q0[0]   # on its way, stopped far short of 1 rad
         assert "cmd_timeout" in stack.driver.log()
         # stall the driver (every process of it) for 0.3 s of wall clock while the robot runs on:
         # ~150 command packets lost in a row
@@ -85,9 +86,9 @@ def test_a_stalled_control_loop_faults_as_the_robot_would(tmp_path):
         assert reply.success, reply.message
         stack.wait_status("running", 20, after=n_status + 1)
         q1 = wait_quiet(stack)
-        stack.send([0.8], [q1 - 0.05], [np.zeros(7)])
-        stack.settle(1.3)
-        np.testing.assert_allclose(wait_quiet(stack), q1 - 0.05, atol=2e-3)
+        stack.send([0.1], [q1 - 0.02], [np.zeros(7)])    # short: done before cmd_timeout strikes
+        stack.settle(0.5)
+        np.testing.assert_allclose(wait_quiet(stack), q1 - 0.02, atol=2e-3)
     finally:
         code = stack.close()
     assert code == 0, stack.log()
@@ -95,14 +96,15 @@ def test_a_stalled_control_loop_faults_as_the_robot_would(tmp_path):
 
 @pytest.mark.parametrize("ip", ["127.0.0.59", ""])
 def test_no_robot_or_no_address_is_one_line_and_exit_2(tmp_path, ip):
-    proc = NodeProcess(python_module_cmd("robot_common.drivers.fr3_driver", "--ros-args", "-p", f"robot_ip:={ip}",
+    args = ["-p", f"robot_ip:={ip}"] if ip else []     # no address: the parameter's default, empty
+    proc = NodeProcess(python_module_cmd("robot_common.drivers.fr3_driver", "--ros-args", *args,
                                          "-p", "realtime_config:=ignore", "-p", "realtime_priority:=0"),
                        tmp_path / "driver.log")
     try:
         wait_for(lambda: not proc.alive, 60, what="fr3_driver to exit")
     finally:
         code = proc.stop()
-    log = proc.log()
+    log = proc.log_path.read_text()
     assert code == 2, log
     assert "Traceback" not in log, log
     errors = [line for line in log.splitlines() if "error" in line]

@@ -179,7 +179,10 @@ class FollowerNode(Node):
     def _on_recover(self, request, response):
         ok, text = self._recover()
         response.success, response.message = ok, text
-        (self.get_logger().info if ok else self.get_logger().error)(f"recover: {text}")
+        if ok:   # (rclpy: one severity per logging call site)
+            self.get_logger().info(f"recover: {text}")
+        else:
+            self.get_logger().error(f"recover: {text}")
         return response
 
     # ---- outputs (called from the workers' reader threads) -------------------------------------

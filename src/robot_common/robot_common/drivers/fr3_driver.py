@@ -59,18 +59,22 @@ class Fr3Driver(FollowerNode):
             lost_packet_tolerance=p["lost_packet_tolerance"],
             state_period_ms=max(1, int(round(1000.0 / p["joint_state_rate"]))))
         try:
-            if self.use_gripper:   # first: starting a process costs CPU the running 1 kHz loop would miss
+            # both processes start together (starting one costs CPU a running 1 kHz loop would
+            # miss); the arm's loop begins once the hand is up
+            self.arm = Worker("fr3-arm", arm_process, (cfg,), self._on_arm)
+            if self.use_gripper:
                 gcfg = GripperConfig(robot_ip=p["robot_ip"], speed=p["gripper_speed"], force=p["gripper_force"],
                                      deadband=p["gripper_deadband"], homing=p["gripper_homing"])
                 self.gripper_worker = Worker("fr3-hand", gripper_process, (gcfg,), self._on_gripper_msg)
-                self._wait("gripper", "the Franka Hand")
-            self.arm = Worker("fr3-arm", arm_process, (cfg,), self._on_arm)
             self._wait("arm", "the FR3")
+            if self.use_gripper:
+                self._wait("gripper", "the Franka Hand")
+            self.arm.send("start")
         except BaseException:
             self.destroy_node()   # run_node never gets the node: stop what was started
             raise
         self.get_logger().info(
-            f"FR3 at {p['robot_ip']}: {self.mode}; Franka Hand {'on' if self.use_gripper else 'off'}; "
+            f"FR3 at {p['robot_ip']}: connected; Franka Hand {'on' if self.use_gripper else 'off'}; "
             f"joint_states at {p['joint_state_rate']:g} Hz ({p['stamp_clock']} clock)")
 
     def _wait(self, which: str, what: str) -> None:

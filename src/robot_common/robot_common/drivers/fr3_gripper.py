@@ -55,6 +55,7 @@ class GripperLoop:
             self._read()
         except Exception as exc:  # noqa: BLE001
             self.out.send("error", f"cannot connect to the Franka Hand at {self.cfg.robot_ip}: {exc}")
+            self.out.flush()
             return
         self.out.send("connected", f"width {self.width:.4f} m")
         while not (self.shutdown or self.stop_event.is_set()):

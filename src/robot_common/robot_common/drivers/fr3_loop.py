@@ -9,7 +9,8 @@ Faults: a reflex or a network error from libfranka ends the motion (the robot st
 robot would enforce but a simulator does not (limits, lost packets) brakes the arm to rest within the
 limits and ends the motion. Either way the loop then waits for `recover`.
 
-Messages in:  ("trajectory", times, positions, velocities, accelerations, start) with start None (now),
+Messages in:  ("start",) once after connecting,
+              ("trajectory", times, positions, velocities, accelerations, start) with start None (now),
               ("arm", robot_time_s) or ("host", host_ns),
               ("stop",) brake and hold, ("recover",), ("shutdown",)
 Messages out: ("connected", text) | ("error", text), ("state", robot_time_s, host_ns, q, dq, tau, q_cmd, dq_cmd),
@@ -18,6 +19,7 @@ Messages out: ("connected", text) | ("error", text), ("state", robot_time_s, hos
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import time
 from dataclasses import dataclass
@@ -89,14 +91,18 @@ class LoopStats:
         return out
 
 
-def _realtime(cfg: ArmConfig) -> list[str]:
-    """Scheduling of this (the loop's) thread, after libfranka's constructor changed it."""
+def _realtime(cfg: ArmConfig, threads: list[int]) -> list[str]:
+    """Scheduling of the loop's thread (after libfranka's constructor changed it) and of the other
+    threads of this process (`threads`: native ids). They all get the loop's priority: a helper
+    thread at normal priority that is preempted while it holds the GIL would stall the loop for as
+    long (priority inversion)."""
     notes = []
     try:
-        if cfg.realtime_priority > 0:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(cfg.realtime_priority))
-        else:  # libfranka makes the constructing thread SCHED_FIFO 99 whenever it may (root)
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        for tid in [0, *threads]:
+            if cfg.realtime_priority > 0:
+                os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(cfg.realtime_priority))
+            else:  # libfranka makes the constructing thread SCHED_FIFO 99 whenever it may (root)
+                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
     except (PermissionError, OSError) as exc:
         notes.append(f"cannot set SCHED_FIFO priority {cfg.realtime_priority} ({exc})")
     if cfg.cpu >= 0:
@@ -141,9 +147,23 @@ class ArmLoop:
             hint = (" (no realtime kernel: realtime_config:=ignore runs without one, e.g. against a simulator)"
                     if isinstance(exc, self.pf.RealtimeException) else "")
             self.out.send("error", f"cannot connect to the FR3 at {self.cfg.robot_ip}: {exc}{hint}")
+            self.out.flush()
             return
-        notes = _realtime(self.cfg)
+        notes = _realtime(self.cfg, [self.out.native_id])
+        # no garbage-collector pauses in the loop (its own objects are freed by reference counting)
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         self.out.send("connected", "; ".join(notes))
+        while not (self.shutdown or self.stop_event.is_set()):   # the node says when (its other workers are up)
+            if self.conn.poll(0.1):
+                try:
+                    msg = self.conn.recv()
+                except (EOFError, OSError):
+                    msg = ("shutdown",)
+                if msg[0] == "start":
+                    break
+                self.shutdown = msg[0] == "shutdown"
         while not (self.shutdown or self.stop_event.is_set()):
             if self.fault is None:
                 self._motion()

@@ -24,10 +24,12 @@ PORTS = (1337, 1338)
 
 
 def ports_taken(host: str) -> list[int]:
-    """The franky-sim ports already bound on host."""
+    """The franky-sim ports already bound on host (connections of a stopped server that linger in
+    TIME_WAIT do not count: franky-sim binds with SO_REUSEADDR, so does this check)."""
     taken = []
     for port in PORTS:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError:

@@ -55,6 +55,11 @@ class Outbox:
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
         self._thread.start()
 
+    @property
+    def native_id(self) -> int:
+        """The sender thread's id (for its scheduling)."""
+        return self._thread.native_id
+
     def send(self, *msg: Any, droppable: bool = False) -> None:
         if self.closed:
             return
