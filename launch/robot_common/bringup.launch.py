@@ -7,8 +7,8 @@
 hardware:=mock    robot_state_publisher + ros2_control_node with mock_components/GenericSystem
 hardware:=gazebo  Gazebo Sim (ros_gz_sim) + gz_ros2_control, robot spawned from robot_description
 hardware:=real    the arm's own ros2_control plugin (FR3: franka_hardware, SO-101: feetech);
-                  RealMan has none: RealMan's rm_driver + rm_control are started and
-                  robot_common realman_bridge forwards arm_controller/joint_trajectory to them.
+                  RealMan has none: robot_common realman_driver (docs/drivers.md) serves the
+                  same topics on RealMan's own API.
 Spawns joint_state_broadcaster, arm_controller (JTC) and gripper_controller (forward position).
 On the real FR3 the Franka Hand is driven by franka_gripper, not by ros2_control.
 """
@@ -63,7 +63,6 @@ def generate_launch_description() -> LaunchDescription:
         ["not (", is_realman_real, ") and not ('", hardware, "' == 'real' and '", robot, "' == 'fr3')"]))
     gz_server_only = PythonExpression(["'-s ' if '", LaunchConfiguration("gz_headless"), "' == 'true' else ''"])
     spawner_args = ["--controller-manager", "/controller_manager"]
-    rm_model = PythonExpression(["'", robot, "'[2:]"])  # rm65 -> 65 (RealMan's launch file names)
 
     return LaunchDescription(args + [
         Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",
@@ -84,15 +83,10 @@ def generate_launch_description() -> LaunchDescription:
              arguments=["joint_state_broadcaster", "arm_controller", *spawner_args], condition=uses_controllers),
         Node(package="controller_manager", executable="spawner", output="screen",
              arguments=["gripper_controller", *spawner_args], condition=gripper_in_control),
-        # RealMan: vendor driver (ros2_rm_robot) + our bridge from the JTC topic to rm_control's action
-        IncludeLaunchDescription(
-            PathJoinSubstitution([FindPackageShare("rm_driver"), "launch", ["rm_", rm_model, "_driver.launch.py"]]),
-            condition=IfCondition(is_realman_real)),
-        IncludeLaunchDescription(
-            PathJoinSubstitution([FindPackageShare("rm_control"), "launch", ["rm_", rm_model, "_control.launch.py"]]),
-            condition=IfCondition(is_realman_real)),
-        Node(package="robot_common", executable="realman_bridge", output="screen",
-             parameters=[{"robot": robot}], condition=IfCondition(is_realman_real)),
+        # RealMan: no ros2_control plugin; our direct driver on RealMan's Robotic_Arm API
+        Node(package="robot_common", executable="realman_driver", output="screen",
+             parameters=[{"robot": robot, "robot_ip": LaunchConfiguration("robot_ip")}],
+             condition=IfCondition(is_realman_real)),
         Node(package="rviz2", executable="rviz2", output="screen",
              condition=IfCondition(LaunchConfiguration("use_rviz"))),
     ])

@@ -1,6 +1,6 @@
 """The ROS side shared by the direct drivers: the topics of a ros2_control follower, their checks,
-status, diagnostics and the recover service. Subclasses connect the arm (worker processes) and
-implement the four hooks (`_send_trajectory`, `_send_gripper`, `_send_stop`, `_recover`).
+status, diagnostics and the recover service. Subclasses start the worker processes that talk to
+the arm (`start_worker`, `wait_connected`); the messages to and from them are the same for every arm.
 
 Interfaces (names relative, docs/drivers.md):
 - `<arm controller>/joint_trajectory` (trajectory_msgs/JointTrajectory): joint_trajectory_controller
@@ -15,6 +15,7 @@ Interfaces (names relative, docs/drivers.md):
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -28,6 +29,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robot_common.conversions import duration_to_sec, ns_to_stamp, stamp_to_ns
+from robot_common.drivers.worker import Worker
 from robot_common.params import Param, ParamTable
 from robot_common.spec import load_robot_spec
 from robot_common.trajectory_check import CheckedTrajectory, TrajectoryRejected, check_trajectory_data
@@ -75,6 +77,10 @@ class FollowerNode(Node):
         self.counts = {"accepted": 0, "rejected": 0, "gripper_commands": 0, "gripper_rejected": 0}
         self.stats: dict = {}
         self.gripper_text = "off" if not self.use_gripper else "connecting"
+        self.workers: dict[str, Worker] = {}
+        self._events: dict[str, threading.Event] = {}
+        self._replies: dict[str, tuple] = {}
+        self._closing = False
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)   # commands and states
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,     # late joiners see the state
@@ -93,19 +99,96 @@ class FollowerNode(Node):
         if p["cmd_timeout"] > 0:
             self.create_timer(min(0.05, p["cmd_timeout"] / 4), self._check_timeout)
 
-    # ---- hooks ---------------------------------------------------------------------------------
+    # ---- the worker processes (robot_common.drivers.worker): "arm" and optionally "gripper" -----
+    # Workers send ("connected", text) | ("error", text) once, then ("state", arm_time, host_ns, q,
+    # dq, tau, q_cmd, dq_cmd), ("gripper", finger_position, grasped, host_ns), ("status", mode, text[,
+    # stats]), ("recovered", ok, text), ("stats", stats) at the end; and take ("start",),
+    # ("trajectory", times, positions, velocities, accelerations, start), ("target", position),
+    # ("stop", reason), ("recover",), ("shutdown",).
+    def start_worker(self, which: str, what: str, target, config) -> None:
+        self._events[which] = threading.Event()
+        self.workers[which] = Worker(what, target, (config,), lambda msg: self._on_worker(which, what, msg))
+
+    def wait_connected(self, which: str, what: str) -> None:
+        if not self._events[which].wait(self.p["connect_timeout"]):
+            raise DriverError(f"no answer from {what} at {self.p['robot_ip']} within {self.p['connect_timeout']:g} s")
+        kind, text = self._replies.pop(which)
+        if kind == "error":
+            raise DriverError(text)
+        if text:
+            self.get_logger().warning(text)
+
+    def _on_worker(self, which: str, what: str, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "state":
+            self.publish_state(*msg[1:])
+        elif kind == "gripper":
+            self.gripper_position = msg[1]
+        elif kind == "status" and which == "arm":
+            if len(msg) > 3:
+                self.stats = dict(msg[3])
+            self.set_mode(msg[1], msg[2])
+        elif kind == "status":
+            self.gripper_text = f"{msg[1]}: {msg[2]}"
+            if msg[1] == "fault":
+                self.get_logger().error(self.gripper_text)
+        elif kind in ("connected", "error"):
+            self._replies[which] = (kind, msg[1])
+            self._events[which].set()
+        elif kind == "recovered":
+            self._replies[which + "_recover"] = msg[1:]
+            self._events[which].set()
+        elif kind == "stats":
+            self.stats = dict(msg[1])
+            print(f"{self.get_name().upper()}_LOOP_STATS {json.dumps(msg[1])}", flush=True)
+        elif kind == "exited":
+            text = f"{what} exited (code {msg[1]})"
+            if not self._events[which].is_set():
+                self._replies[which] = ("error", text)
+                self._events[which].set()
+            if not self._closing and which == "arm" and self.mode != "stopped":
+                self.set_mode("fault", text)
+            elif not self._closing:
+                self.gripper_text = f"fault: {text}"
+
     def _send_trajectory(self, traj: CheckedTrajectory, start: tuple[str, float] | None) -> None:
         """Replace the running trajectory; start: see _start_of."""
-        raise NotImplementedError
+        self.workers["arm"].send("trajectory", traj.times, traj.positions, traj.velocities, traj.accelerations, start)
 
     def _send_gripper(self, position: float) -> None:
-        raise NotImplementedError
+        worker = self.workers.get("gripper", self.workers.get("arm"))
+        if worker is not None:
+            worker.send("target", position)
 
     def _send_stop(self, reason: str) -> None:
-        raise NotImplementedError
+        self.workers["arm"].send("stop", reason)
 
     def _recover(self) -> tuple[bool, str]:
-        raise NotImplementedError
+        texts, ok = [], True
+        for which, worker in self.workers.items():
+            if which == "gripper" and not self.gripper_text.startswith("fault"):
+                continue
+            if not worker.alive:
+                ok = False
+                texts.append(f"{which}: its process has exited; restart the driver")
+                continue
+            self._events[which].clear()
+            worker.send("recover")
+            if not self._events[which].wait(15.0):
+                ok = False
+                texts.append(f"{which}: no answer to recover")
+                continue
+            good, text = self._replies.pop(which + "_recover")
+            ok = ok and good
+            texts.append(text)
+        return ok, "; ".join(texts)
+
+    def destroy_node(self) -> None:
+        self._closing = True
+        for which in ("gripper", "arm"):      # the arm last: it brings the arm to rest first
+            if which in self.workers:
+                self.workers[which].stop()
+        super().destroy_node()
 
     # ---- inputs --------------------------------------------------------------------------------
     def _start_of(self, stamp_ns: int) -> tuple[str, float] | None:
