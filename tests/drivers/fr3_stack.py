@@ -59,14 +59,14 @@ class FrankySim:
 class Fr3Stack:
     """franky-sim + fr3_driver + a probe (joint_states, ~/status, trajectory and gripper publishers)."""
 
-    def __init__(self, tmp: Path, host: str, *driver_args: str) -> None:
+    def __init__(self, tmp: Path, host: str, *driver_args: str, speed: float = SIM_SPEED) -> None:
         from rclpy.qos import DurabilityPolicy, QoSProfile
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Float64MultiArray, String
         from trajectory_msgs.msg import JointTrajectory
 
         self.tmp = tmp
-        self.sim = FrankySim(host, tmp / "franky_sim.log")
+        self.sim = FrankySim(host, tmp / "franky_sim.log", speed)
         self.driver = None
         self.probe = ProbeNode("fr3_driver_test_probe")
         try:
