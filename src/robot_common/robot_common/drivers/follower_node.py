@@ -116,7 +116,7 @@ class FollowerNode(Node):
         if kind == "error":
             raise DriverError(text)
         if text:
-            self.get_logger().warning(text)
+            self.get_logger().info(f"{what}: {text}")
 
     def _on_worker(self, which: str, what: str, msg: tuple) -> None:
         kind = msg[0]
