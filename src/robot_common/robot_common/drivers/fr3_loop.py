@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -154,6 +155,8 @@ class ArmLoop:
         gc.collect()
         gc.freeze()
         gc.disable()
+        # the loop takes the GIL back from the outbox thread within 0.5 ms (default: 5 ms)
+        sys.setswitchinterval(0.0005)
         self.out.send("connected", "; ".join(notes))
         while not (self.shutdown or self.stop_event.is_set()):   # the node says when (its other workers are up)
             if self.conn.poll(0.1):

@@ -45,9 +45,10 @@ class Outbox:
     stalled node process fills the pipe; the control loop must not wait for it). Beyond `limit`
     queued messages, droppable ones (states) are dropped; the others always go."""
 
-    def __init__(self, conn: Any, limit: int = 200) -> None:
+    def __init__(self, conn: Any, limit: int = 50, batch: int = 20) -> None:
         self.conn = conn
         self.limit = limit
+        self.batch = batch            # at most this many per send: pickling holds the GIL the loop needs
         self.dropped = 0
         self.closed = False
         self._queue: collections.deque = collections.deque()
@@ -72,14 +73,16 @@ class Outbox:
                 self._ready.notify()
 
     def _run(self) -> None:
-        # pylibfranka holds the GIL inside readOnce, so this thread gets it only every few ms: it
-        # sends everything queued by then as one batch
+        # pylibfranka holds the GIL inside readOnce, so this thread gets it only now and then: it
+        # sends what is queued by then in batches (small ones: pickling holds the GIL too)
         while not self.closed:
             with self._ready:
                 if not self._queue:
                     self._ready.wait(0.01)
+            if not self._queue:
+                continue
             batch = []
-            while self._queue:
+            while self._queue and len(batch) < self.batch:
                 batch.append(self._queue.popleft())
             if not batch:
                 continue
