@@ -134,6 +134,7 @@ def test_a_trajectory_is_streamed_with_the_pass_through_command(rm):
     n = len(rm.emu.commands("movej_canfd"))
     rm.pub.publish(make_trajectory(SPEC.joint_names, goal[None], [1.5], np.zeros((1, 6))))
     wait_for(lambda: np.abs(rm.q() - goal).max() < 1e-4, 30, what="the arm at the goal")
+    rm.still()
     sent = rm.emu.commands("movej_canfd")[n:]
     assert all(r["follow"] is True for r in sent)
     targets = canfd_targets(rm.emu, n)
