@@ -41,6 +41,9 @@ NODES: tuple[NodeDoc, ...] = (
     NodeDoc("teleop.teleop_node", "docs/teleop.md", ("teleop/*.yaml",), keep=("robot", "calibration.*")),
     NodeDoc("sensors.camera_node", "docs/sensors.md", ("cameras/uvc_*.yaml",)),
     NodeDoc("sensors.tactile_node", "docs/sensors.md", ("tactile/*.yaml",)),
+    NodeDoc("recorder.recorder_node", "docs/recorder.md"),
+    NodeDoc("robot_common.drivers.fr3_driver", "docs/drivers.md"),
+    NodeDoc("robot_common.drivers.realman_driver", "docs/drivers.md"),
 )
 
 # Parameter files of nodes that are not ours: the drivers that read them document them.

@@ -44,8 +44,9 @@ setup(
     description="Robot specs from config/robots, joint safety filter, message <-> numpy conversion, URDF kinematics and time alignment shared by every node; per-arm bringup launch files.",
     license="Apache-2.0",
     entry_points={"console_scripts": [
-        "realman_bridge = robot_common.realman_bridge:main",
         "gen_descriptions = robot_common.description:main",
         "dds = robot_common.dds:main",
+        "fr3_driver = robot_common.drivers.fr3_driver:main",
+        "realman_driver = robot_common.drivers.realman_driver:main",
     ]},
 )

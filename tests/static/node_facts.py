@@ -94,7 +94,36 @@ def node_facts(package: str, executable: str) -> NodeFacts | None:
             params[lits[0]] = _kind(node.args[1]) if len(node.args) > 1 else "?"
         elif fname == "declare" and len(node.args) >= 3 and isinstance(lits[1], str):
             params[lits[1]] = _kind(node.args[2])
+    params.update({k: v for k, v in _imported_params(tree, pkgs).items() if k not in params})
     return NodeFacts(module, names, params)
+
+
+def _params_in(tree: ast.AST) -> dict[str, str]:
+    return {n.args[0].value: _kind(n.args[1]) for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Param"
+            and len(n.args) >= 2 and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)}
+
+
+def _imported_params(tree: ast.AST, pkgs: dict[str, Path]) -> dict[str, str]:
+    """Params declared by functions of our packages that the PARAMS table calls (one level), e.g.
+    `ParamTable("fr3_driver", common_params(...) + [...])` with common_params imported."""
+    table = next((n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == "PARAMS" for t in n.targets)), None)
+    if table is None:
+        return {}
+    called = {n.func.id for n in ast.walk(table) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    out: dict[str, str] = {}
+    for imp in ast.walk(tree):
+        if not (isinstance(imp, ast.ImportFrom) and imp.module and imp.module.split(".")[0] in pkgs):
+            continue
+        wanted = {a.name for a in imp.names} & called
+        source = pkgs[imp.module.split(".")[0]] / (imp.module.replace(".", "/") + ".py")
+        if not wanted or not source.exists():
+            continue
+        for fn in ast.walk(ast.parse(source.read_text())):
+            if isinstance(fn, ast.FunctionDef) and fn.name in wanted:
+                out.update(_params_in(fn))
+    return out
 
 
 def value_kind(v) -> str:

@@ -136,8 +136,9 @@ def test_bringup_is_driven_by_the_spec():
     assert spawned("fr3", "mock")[1] == ["arm_controller", "gripper_controller", "joint_state_broadcaster"]
     assert spawned("so101", "real")[1] == ["arm_controller", "gripper_controller", "joint_state_broadcaster"]
     ev, spawners = spawned("rm65", "real")
-    assert spawners == [] and [p.executable for p in ev.record.processes if p.package == "robot_common"] == ["realman_bridge"]
-    assert {inc[0] for inc in ev.record.includes} >= {"rm_driver", "rm_control"}
+    assert spawners == [] and [p.executable for p in ev.record.processes if p.package == "robot_common"] == ["realman_driver"]
+    ev, spawners = spawned("fr3", "direct")
+    assert spawners == [] and [p.executable for p in ev.record.processes if p.package == "robot_common"] == ["fr3_driver"]
     ev, _ = spawned("so101", "direct")
     assert ev.refused and "so101 has no direct driver" in ev.refused
     with lm.installed():

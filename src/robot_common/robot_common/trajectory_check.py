@@ -1,8 +1,8 @@
 """The rules joint_trajectory_controller applies before it accepts a trajectory, in one place.
 
-`check_trajectory_data` works on plain data (names, times, per-point value lists) and is what both
-`check_trajectory` (a trajectory_msgs/JointTrajectory, e.g. realman_bridge) and the sim's
-`sim.trajectory.validate_goal` (its ROS-free goal dataclasses) call.
+`check_trajectory_data` works on plain data (names, times, per-point value lists) and is what
+`check_trajectory` (a trajectory_msgs/JointTrajectory), the direct drivers (robot_common.drivers)
+and the sim's `sim.trajectory.validate_goal` (its ROS-free goal dataclasses) call.
 """
 from __future__ import annotations
 
