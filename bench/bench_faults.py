@@ -10,6 +10,10 @@ Loops, each on real processes over DDS:
     new one appears on the same path (adapter), and the cable comes back with the leader 1 rad away
     from the follower (replug 1 rad away). Counted: faults detected, commands after the fault, how
     far the follower moved while unplugged, re-engagement only once aligned, the follower's top speed;
+  - the policy node (bench/faults_policy.py, once the policy package has its follower guard): input
+    faults (NaN, stale joints, stale images, a missing joint, a length mismatch) must make it hold and
+    resume, with every commanded point within the limits; a follower pushed away while it acts must
+    never be commanded beyond its velocity limit from where it is;
   - DDS sockets: every inet socket of every node process above (and this one, and of a sim + teleop +
     recorder started for this check) while it runs, against
     loopback; DDS packets: every UDP packet on the non-loopback interfaces meanwhile (root only), none
@@ -17,7 +21,8 @@ Loops, each on real processes over DDS:
     ROBOT_WS_DDS=off (rmw_fastrtps's own LOCALHOST transports, the state before the workspace's profile).
 Prints one table (the README's benchmark rows come from it); exits 1 when a loop did not hold.
 
-    python bench/bench_faults.py [--kills 20] [--flips 30] [--pulls 6] [--seed 0] [--only recorder,teleop,dds]
+    python bench/bench_faults.py [--kills 20] [--flips 30] [--pulls 6] [--pushes 4] [--seed 0]
+                                 [--only recorder,teleop,policy,dds]
 
 `make bench` runs it with the workspace installed; from a checkout without a build, put the
 packages on the path first: PYTHONPATH=$(ls -d src/*/ | tr '\\n' :) python bench/bench_faults.py
@@ -59,13 +64,14 @@ def main() -> int:
     ap.add_argument("--flips", type=int, default=30, help="bags with 16 flipped bits")
     ap.add_argument("--pulls", type=int, default=6, help="teleop pulls, cycling over the three kinds")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="recorder,teleop,dds", help="comma-separated loops to run")
+    ap.add_argument("--pushes", type=int, default=4, help="policy: follower pushes")
+    ap.add_argument("--only", default="recorder,teleop,policy,dds", help="comma-separated loops to run")
     args = ap.parse_args()
     only = set(args.only.split(","))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     from robot_common import dds
 
-    fdds, ftel = _bench_module("faults_dds"), _bench_module("faults_teleop")
+    fdds, ftel, fpol = _bench_module("faults_dds"), _bench_module("faults_teleop"), _bench_module("faults_policy")
     SocketCounts, PacketWatch, count_sockets, stack_sockets = (  # noqa: N806 - classes
         fdds.SocketCounts, fdds.PacketWatch, fdds.count_sockets, fdds.stack_sockets)
     teleop_loop, TELEOP_KINDS = ftel.teleop_loop, ftel.TELEOP_KINDS  # noqa: N806
@@ -124,6 +130,30 @@ def main() -> int:
             ok &= tel.max_speed <= tel.speed_limit * 1.05
             rows.append(("teleop: follower speed", "whole run", f"max {tel.max_speed:.2f} rad/s",
                          f"limit {tel.speed_limit:.1f} rad/s"))
+        if "policy" in only:
+            why = fpol.ready()
+            if why:
+                rows.append(("policy node", "not measured", why, ""))
+            else:
+                (work / "policy").mkdir()
+                checkpoint = fpol.small_checkpoint(work / "policy")
+                inputs = fpol.input_fault_loop(checkpoint, work / "policy", on_running=sample)
+                held = [f for f in fpol.INPUT_FAULTS if inputs.held.get(f) and inputs.resumed.get(f)]
+                ok &= len(held) == len(fpol.INPUT_FAULTS) and inputs.violations == 0 and not inputs.failures
+                rows.append(("policy: input faults", f"{len(fpol.INPUT_FAULTS)} ({', '.join(fpol.INPUT_FAULTS)})",
+                             f"{len(held)}/{len(fpol.INPUT_FAULTS)} held (a one-point trajectory) and resumed; "
+                             f"{inputs.violations} limit or step violations over {inputs.points} points",
+                             "; ".join(f"{r.removeprefix('holding position: ')}" for r in inputs.reported.values())))
+                pushed = fpol.push_loop(checkpoint, work / "policy", args.pushes, on_running=sample)
+                ok &= pushed.over_limit == 0 and pushed.checked > 0 and not pushed.failures
+                rows.append(("policy: follower pushed", f"{pushed.pushes} (slow push and hold, jump, alternately); "
+                             f"{pushed.moved} moved it > 0.3 rad",
+                             f"{pushed.over_limit} of {pushed.checked} commands beyond the velocity limit from their "
+                             f"measured state (closest {pushed.worst:+.3f} rad)",
+                             f"{pushed.replans} re-plans, {pushed.follower_limited} follower-limited ticks; follower "
+                             f"top speed after a release {pushed.peak_speed:.2f} rad/s (limit {pushed.speed_limit:.1f})"))
+                for f in inputs.failures + pushed.failures:
+                    print(f"  policy failure: {f}")
         if "dds" in only:
             own = stack_sockets(work, off=False)
             sockets.processes += own.processes
