@@ -40,6 +40,22 @@ def explain(status, tmp_path) -> str:
     return f"last status: {[m.data for _, m in status][-3:]}{logs}"
 
 
+def probe_stalled(t: np.ndarray, *streams: np.ndarray, gap: float = 0.1, settle: float = 0.3) -> np.ndarray:
+    """Samples at times t that fall in a stall of the probe itself: a gap of more than `gap` s in
+    *every* stream at once (the test process did not run), plus `settle` s after it while the
+    queued messages arrive in a burst with late receive times. A stalled follower or leader shows
+    as a gap in one stream only and stays in the comparison."""
+    out = np.zeros(len(t), dtype=bool)
+    gaps = []
+    for s in streams:
+        i = np.flatnonzero(np.diff(s) > gap)
+        gaps.append([(s[k], s[k + 1]) for k in i])
+    for a0, a1 in gaps[0]:
+        if all(any(b0 < a1 and b1 > a0 for b0, b1 in g) for g in gaps[1:]):
+            out |= (t >= a0) & (t <= a1 + settle)
+    return out
+
+
 def test_sim_follower_tracks_the_leader(tmp_path):
     cal_file = save_calibration(tmp_path / "cal.yaml", CAL)
     sim_cmd = python_module_cmd("sim.sim_node", "--ros-args", "-p", "robot:=so101", "-p", "cameras:=['']",
@@ -116,7 +132,7 @@ def test_sim_follower_tracks_the_leader(tmp_path):
     fq = np.array([joint_state_to_arrays(m, NAMES)[0] for _, m in follower[n_follower:n_end_follower]])
     assert len(lt) > 1000 and len(ft) > 200
     # the follower at time t against the leader at t - lag, with the best lag in [0, LAG]
-    keep = ft > lt[0] + LAG
+    keep = (ft > lt[0] + LAG) & ~probe_stalled(ft, lt, ft)
     best = None
     for lag in np.arange(0.0, LAG + 1e-9, 0.005):
         ref = np.stack([np.interp(ft[keep] - lag, lt, lq[:, j]) for j in range(5)], axis=1)
@@ -124,5 +140,6 @@ def test_sim_follower_tracks_the_leader(tmp_path):
         score = (float(np.sqrt(np.mean(err ** 2))), float(err.max()), lag)
         best = score if best is None or score[0] < best[0] else best
     rms, worst, lag = best
-    print(f"tracking: rms {rms:.4f} rad, max {worst:.4f} rad at lag {lag * 1000:.0f} ms")
+    print(f"tracking: rms {rms:.4f} rad, max {worst:.4f} rad at lag {lag * 1000:.0f} ms "
+          f"({int((~keep).sum())} of {len(ft)} follower samples outside the comparison)")
     assert rms < RMS_ERROR and worst < MAX_ERROR, best

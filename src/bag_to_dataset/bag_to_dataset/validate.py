@@ -1,5 +1,6 @@
-"""Checks a dataset folder against every invariant of LeRobot v3.0 (LEROBOT_V3.md), decoding every
-video frame's timestamp as the loader would. Returns a list of problems; empty means valid."""
+"""Checks a dataset folder against every invariant of LeRobot v3.0 (layout in bag_to_dataset.layout,
+docs/bag_to_dataset.md), decoding every video frame's timestamp as the loader would. Returns a list
+of problems; empty means valid."""
 from __future__ import annotations
 
 import json
