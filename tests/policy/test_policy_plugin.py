@@ -189,3 +189,32 @@ def test_node_runs_the_plugin_policy_over_dds(mlp_run, tmp_path, names):
         assert "mlp_test" in node.log() and "Traceback" not in node.log()
     finally:
         node.stop()
+
+
+def test_train_calls_the_loggers(state_dataset, tmp_path):
+    from policy.base import load_plugins
+    from policy.config import TrainConfig
+    from policy.train import train
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.logs: list[tuple[int, dict]] = []
+            self.closed = 0
+
+        def log(self, step: int, metrics: dict[str, float]) -> None:
+            self.logs.append((step, dict(metrics)))
+
+        def close(self) -> None:
+            self.closed += 1
+
+    load_plugins([PLUGIN])
+    rec = Recorder()
+    model = {"type": "mlp_test", "n_obs_steps": 2, "chunk_size": 5, "n_action_steps": 5, "optimizer_lr": 2e-3}
+    train(state_dataset, tmp_path / "run", model, {"cameras": []},
+          TrainConfig(steps=12, batch_size=4, log_every=5, save_every=1000, device="cpu"), progress=False,
+          loggers=[rec])
+    assert [s for s, _ in rec.logs] == [5, 10, 12] and rec.closed == 1
+    for _, m in rec.logs:
+        assert set(m) == {"loss", "mse_loss", "lr", "samples_per_s"}
+        assert m["lr"] == 2e-3 and m["samples_per_s"] > 0 and m["loss"] > 0
+    assert (tmp_path / "run" / "loss.png").is_file()
