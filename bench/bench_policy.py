@@ -22,11 +22,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from policy.act import ACT  # noqa: E402
+from policy.act import ACTPolicyModule  # noqa: E402
 from policy.checkpoint import Checkpoint  # noqa: E402
 from policy.config import ACTConfig, TrainConfig, WorkspaceConfig  # noqa: E402
 from policy.controller import ControlParams, PolicyController  # noqa: E402
-from policy.inference import ACTPolicy  # noqa: E402
+from policy.inference import PolicyRunner  # noqa: E402
 from policy.normalize import Normalizer  # noqa: E402
 from robot_common.spec import load_robot_spec  # noqa: E402
 
@@ -39,7 +39,7 @@ def load_model_section(name: str) -> dict:
         return yaml.safe_load(f)
 
 
-def make_policy(name: str, cameras: list[str], hw: tuple[int, int]) -> ACTPolicy:
+def make_policy(name: str, cameras: list[str], hw: tuple[int, int]) -> PolicyRunner:
     """An untrained policy with the named config's architecture (latency does not depend on weights)."""
     data = load_model_section(name)
     ws = WorkspaceConfig.from_dict(data["workspace"])
@@ -50,11 +50,11 @@ def make_policy(name: str, cameras: list[str], hw: tuple[int, int]) -> ACTPolicy
     stats = {k: {"mean": np.zeros(v["shape"][:1] if v["type"] != "VISUAL" else (3, 1, 1)),
                  "std": np.ones(v["shape"][:1] if v["type"] != "VISUAL" else (3, 1, 1))}
              for k, v in {**feats, "action": {"type": "ACTION", "shape": [6]}}.items()}
-    model = ACT(cfg, backbone_norm=ws.backbone_norm).eval()
-    return ACTPolicy(Checkpoint(cfg, ws, model, Normalizer(cfg, stats), Path("."), "bench"))
+    model = ACTPolicyModule(cfg, ws).eval()
+    return PolicyRunner(Checkpoint(cfg, ws, model, Normalizer(cfg, stats), Path("."), "bench"))
 
 
-def observation(policy: ACTPolicy, cam_hw: tuple[int, int]) -> dict:
+def observation(policy: PolicyRunner, cam_hw: tuple[int, int]) -> dict:
     rng = np.random.default_rng(0)
     obs = {"observation.state": np.r_[SPEC.home, 0.5].astype(np.float32)}
     for k in policy.image_keys:
@@ -62,7 +62,7 @@ def observation(policy: ACTPolicy, cam_hw: tuple[int, int]) -> dict:
     return obs
 
 
-def bench_latency(label: str, policy: ACTPolicy, cam_hw: tuple[int, int], iters: int) -> None:
+def bench_latency(label: str, policy: PolicyRunner, cam_hw: tuple[int, int], iters: int) -> None:
     obs = observation(policy, cam_hw)
     policy.predict_chunk(obs)  # warm-up
     t = []
@@ -93,7 +93,7 @@ def bench_training(steps: int) -> None:
               f"{time.perf_counter() - t0:5.1f} s)")
 
 
-def bench_control(label: str, policy: ACTPolicy, cam_hw: tuple[int, int], seconds: float, rate: float,
+def bench_control(label: str, policy: PolicyRunner, cam_hw: tuple[int, int], seconds: float, rate: float,
                   execution: str) -> None:
     """The node's control path in-process: a 30 Hz loop ticking PolicyController while its worker
     thread runs inference and fresh observations arrive from a publisher thread."""

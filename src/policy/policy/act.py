@@ -4,6 +4,7 @@ encoder/decoder predicting a chunk of future actions.
 Module and parameter names follow LeRobot's ACT (`model.backbone.*`, `model.encoder.layers.N.*`,
 `model.vae_encoder.*`, `model.encoder_1d_feature_pos_embed`, `model.action_head`, ...) so that a
 LeRobot checkpoint's state_dict loads into `ACT` unchanged. Inputs are normalised tensors.
+`ACTPolicyModule` is the `policy.base.Policy` registered as "act" (its state_dict: `model.*`).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from policy.base import Policy, make_backbone, register_policy
 from policy.config import ACTION, STATE, ACTConfig
-from policy.resnet import ResNet18
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> Tensor:
@@ -172,7 +173,8 @@ class ACT(nn.Module):
             n_tokens = 1 + cfg.chunk_size + (1 if state else 0)
             self.register_buffer("vae_encoder_pos_enc", sinusoidal_table(n_tokens, d).unsqueeze(0))
         if cfg.image_features:
-            self.backbone = ResNet18(norm=backbone_norm, dilate_last=cfg.replace_final_stride_with_dilation)
+            self.backbone = make_backbone(cfg.vision_backbone, norm=backbone_norm,
+                                          dilate_last=cfg.replace_final_stride_with_dilation)
         self.encoder = Encoder(cfg, cfg.n_encoder_layers)
         self.decoder = Decoder(cfg)
         if state:
@@ -181,7 +183,7 @@ class ACT(nn.Module):
             self.encoder_env_state_input_proj = nn.Linear(env["shape"][0], d)
         self.encoder_latent_input_proj = nn.Linear(cfg.latent_dim, d)
         if cfg.image_features:
-            self.encoder_img_feat_input_proj = nn.Conv2d(ResNet18.out_channels, d, kernel_size=1)
+            self.encoder_img_feat_input_proj = nn.Conv2d(self.backbone.out_channels, d, kernel_size=1)
             self.encoder_cam_feat_pos_embed = SinusoidalPosition2d(d // 2)
         self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (1 if state else 0) + (1 if env else 0), d)
         self.decoder_pos_embed = nn.Embedding(cfg.chunk_size, d)
@@ -253,3 +255,33 @@ def act_loss(cfg: ACTConfig, pred: Tensor, latent: tuple[Tensor | None, Tensor |
     kld = (-0.5 * (1 + log_sigma_x2 - mu.pow(2) - log_sigma_x2.exp())).sum(-1).mean()
     info["kld_loss"] = float(kld.detach())
     return l1 + cfg.kl_weight * kld, info
+
+
+class ACTPolicyModule(Policy):
+    """ACT behind the policy interface: `model` is the network (LeRobot's ACTPolicy.model)."""
+
+    def __init__(self, config: ACTConfig, workspace=None) -> None:  # noqa: ANN001 - a WorkspaceConfig
+        super().__init__(config, workspace)
+        norm = getattr(workspace, "backbone_norm", "frozen")
+        self.model = ACT(config, backbone_norm=norm)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        pred, latent = self.model(batch)
+        return act_loss(self.config, pred, latent, batch)
+
+    def predict_chunk(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.model(batch)[0]
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        named = list(self.model.named_parameters())
+        backbone = [p for n, p in named if n.startswith("backbone.") and p.requires_grad]
+        rest = [p for n, p in named if not n.startswith("backbone.") and p.requires_grad]
+        groups = [{"params": rest}]
+        if backbone:
+            groups.append({"params": backbone, "lr": cfg.optimizer_lr_backbone})
+        # foreach: one fused update over all tensors (the per-tensor loop dominates small CPU steps)
+        return torch.optim.AdamW(groups, lr=cfg.optimizer_lr, weight_decay=cfg.optimizer_weight_decay, foreach=True)
+
+
+register_policy("act", ACTConfig, ACTPolicyModule)

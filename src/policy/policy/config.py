@@ -1,35 +1,31 @@
 """ACT hyper-parameters (LeRobot's names and defaults) and the workspace's extra settings.
 
-`ACTConfig` is written to a checkpoint's config.json in LeRobot's layout (`"type": "act"`,
-input_features / output_features), so LeRobot checkpoints load here and ours stay readable there.
-Settings LeRobot does not know (image resize, backbone normalisation, joint names) live in
-`WorkspaceConfig` and go to workspace.json next to it.
+`ACTConfig` (a `policy.base.PolicyConfig`) is written to a checkpoint's config.json in LeRobot's
+layout (`"type": "act"`, input_features / output_features), so LeRobot checkpoints load here and
+ours stay readable there. Settings LeRobot does not know (image resize, backbone normalisation,
+joint names) live in `WorkspaceConfig` and go to workspace.json next to it.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATE = "observation.state"
-ACTION = "action"
+from policy import resnet  # noqa: F401 - registers the "resnet18" vision backbone
+from policy.base import ACTION, ENV_STATE, STATE, PolicyConfig, registered_backbones
+
+__all__ = ["ACTION", "ENV_STATE", "IMAGE_PREFIXES", "STATE", "ACTConfig", "PolicyConfig", "TrainConfig",
+           "WorkspaceConfig", "load_yaml_config"]
+
 IMAGE_PREFIXES = ("observation.images.", "observation.image", "observation.tactile.")
-ENV_STATE = "observation.environment_state"
 
 
 @dataclass
-class ACTConfig:
+class ACTConfig(PolicyConfig):
     """Every model hyper-parameter, with LeRobot's ACTConfig defaults."""
 
     n_obs_steps: int = 1
-    # feature name -> {"type": "STATE"|"VISUAL"|"ENV"|"ACTION", "shape": [...]} (LeRobot's layout)
-    input_features: dict[str, dict[str, Any]] = field(default_factory=dict)
-    output_features: dict[str, dict[str, Any]] = field(default_factory=dict)
-    normalization_mapping: dict[str, str] = field(
-        default_factory=lambda: {"VISUAL": "MEAN_STD", "STATE": "MEAN_STD", "ENV": "MEAN_STD", "ACTION": "MEAN_STD"}
-    )
     chunk_size: int = 100
     n_action_steps: int = 100
     vision_backbone: str = "resnet18"
@@ -54,54 +50,16 @@ class ACTConfig:
     optimizer_lr_backbone: float = 1e-5
 
     def __post_init__(self) -> None:
-        if self.n_action_steps > self.chunk_size:
-            raise ValueError(f"n_action_steps {self.n_action_steps} exceeds chunk_size {self.chunk_size}")
+        super().__post_init__()
         if self.dim_model % self.n_heads:
             raise ValueError(f"dim_model {self.dim_model} is not divisible by n_heads {self.n_heads}")
-        if self.vision_backbone != "resnet18":
-            raise ValueError(f"only resnet18 is implemented, config asks for {self.vision_backbone}")
+        if self.vision_backbone not in registered_backbones():
+            raise ValueError(f"vision_backbone {self.vision_backbone} is not implemented "
+                             f"(registered: {registered_backbones()})")
         if self.feedforward_activation not in ("relu", "gelu", "glu"):
             raise ValueError(f"unknown feedforward_activation {self.feedforward_activation}")
         if self.n_obs_steps != 1:
             raise ValueError("ACT uses one observation step (n_obs_steps=1)")
-
-    # --- feature views -------------------------------------------------------------------
-    @property
-    def image_features(self) -> list[str]:
-        return [k for k, v in self.input_features.items() if v.get("type") == "VISUAL"]
-
-    @property
-    def robot_state_feature(self) -> dict | None:
-        return self.input_features.get(STATE)
-
-    @property
-    def env_state_feature(self) -> dict | None:
-        return self.input_features.get(ENV_STATE)
-
-    @property
-    def action_feature(self) -> dict:
-        if ACTION not in self.output_features:
-            raise ValueError("config has no 'action' output feature")
-        return self.output_features[ACTION]
-
-    # --- json ----------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "act", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ACTConfig:
-        if data.get("type", "act") != "act":
-            raise ValueError(f"config.json describes a '{data.get('type')}' policy, not act")
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        return cls(**kwargs)
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-    @classmethod
-    def load(cls, path: Path) -> ACTConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 @dataclass

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from policy.ensembling import ChunkExecutor, TemporalEnsembler
-from policy.inference import ACTPolicy
+from policy.inference import PolicyRunner
 from robot_common.safety import JointSafetyFilter
 from robot_common.spec import RobotSpec
 
@@ -57,10 +58,14 @@ class Command:
 
 
 class ObservationBuffer:
-    """Latest inputs with their receipt times (thread-safe)."""
+    """Latest inputs with their receipt times (thread-safe). With n_obs_steps > 1 it also keeps the
+    last n_obs_steps observations recorded once per control tick (record()), and snapshot() stacks
+    them oldest first (the first one repeated until there are enough), as the dataset does."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_obs_steps: int = 1) -> None:
         self._lock = threading.Lock()
+        self.n_obs_steps = n_obs_steps
+        self.history: deque[dict] = deque(maxlen=n_obs_steps)
         self.state: np.ndarray | None = None  # full state vector in the dataset's order
         self.state_time = -np.inf
         self.state_fault: str = ""
@@ -106,19 +111,37 @@ class ObservationBuffer:
                     return f"{k} stale ({now - self.vectors[k][1]:.2f} s old)"
         return ""
 
+    def _current(self, image_keys: list[str], vector_keys: list[str], env_key: str | None) -> dict:
+        obs = {"observation.state": self.state.astype(np.float32)}
+        obs.update({k: self.images[k][0] for k in image_keys})
+        if env_key is not None:
+            obs[env_key] = np.concatenate([self.vectors[k][0] for k in vector_keys])
+        return obs
+
+    def record(self, image_keys: list[str], vector_keys: list[str], env_key: str | None) -> None:
+        """One history entry per control tick (only kept when n_obs_steps > 1)."""
+        if self.n_obs_steps > 1:
+            with self._lock:
+                self.history.append(self._current(image_keys, vector_keys, env_key))
+
+    def clear_history(self) -> None:
+        with self._lock:
+            self.history.clear()
+
     def snapshot(self, image_keys: list[str], vector_keys: list[str], env_key: str | None) -> dict:
         with self._lock:
-            obs = {"observation.state": self.state.astype(np.float32)}
-            obs.update({k: self.images[k][0] for k in image_keys})
-            if env_key is not None:
-                obs[env_key] = np.concatenate([self.vectors[k][0] for k in vector_keys])
-        return obs
+            obs = self._current(image_keys, vector_keys, env_key)
+            if self.n_obs_steps == 1:
+                return obs
+            frames = list(self.history) or [obs]
+        frames = [frames[0]] * (self.n_obs_steps - len(frames)) + frames
+        return {k: np.stack([f[k] for f in frames]) for k in obs}
 
 
 class PolicyController:
     """Control-rate logic: call tick(now) every 1/rate s; a worker thread runs the model."""
 
-    def __init__(self, spec: RobotSpec, policy: ACTPolicy, params: ControlParams,
+    def __init__(self, spec: RobotSpec, policy: PolicyRunner, params: ControlParams,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.spec, self.policy, self.p, self.clock = spec, policy, params, clock
         self.dt = 1.0 / params.rate_hz
@@ -128,21 +151,21 @@ class PolicyController:
             g = spec.gripper
             self.gripper_filter = JointSafetyFilter([g.joint], [g.lower], [g.upper], [g.max_velocity],
                                                     params.velocity_scale)
-        ws = policy.ckpt.workspace
-        self.state_names, self.action_names = self._names(ws.state_names, "state"), self._names(ws.action_names, "action")
+        self.state_names = self._names(policy.state_names, "state")
+        self.action_names = self._names(policy.action_names, "action")
         self.arm_index = [self.action_names.index(n) for n in spec.joint_names]
         gname = spec.gripper.joint if spec.gripper else None
         self.gripper_index = self.action_names.index(gname) if gname in self.action_names else None
         self.image_keys = policy.image_keys
-        self.env_key = "observation.environment_state" if policy.cfg.env_state_feature else None
-        self.vector_keys = list(ws.env_state_keys or []) if self.env_key else []
-        cs = policy.cfg.chunk_size
+        self.env_key = policy.env_state_key
+        self.vector_keys = policy.env_state_keys
+        cs = policy.chunk_size
         if params.execution == "ensemble":
             self.scheduler: TemporalEnsembler | ChunkExecutor = TemporalEnsembler(params.ensemble_coeff, cs)
         else:
-            n = params.n_action_steps or policy.cfg.n_action_steps
+            n = params.n_action_steps or policy.n_action_steps
             self.scheduler = ChunkExecutor(min(n, cs - params.overlap_steps), params.overlap_steps, cs)
-        self.obs = ObservationBuffer()
+        self.obs = ObservationBuffer(policy.n_obs_steps)
         self._lock = threading.Lock()
         self.active = False
         self.step = 0
@@ -157,8 +180,7 @@ class PolicyController:
     def _names(self, names: list[str], what: str) -> list[str]:
         """Dataset names when the checkpoint has them, else arm joints + gripper (the converter's order)."""
         expected = self.spec.joint_names + ([self.spec.gripper.joint] if self.spec.gripper else [])
-        dim = int(self.policy.cfg.action_feature["shape"][0] if what == "action"
-                  else self.policy.cfg.robot_state_feature["shape"][0])
+        dim = self.policy.action_dim if what == "action" else self.policy.state_dim
         names = list(names) or expected[:dim]
         if len(names) != dim:
             raise ValueError(f"checkpoint {what} has {dim} values, names {names}")
@@ -187,6 +209,7 @@ class PolicyController:
         with self._lock:
             self.scheduler.reset()
             self.policy.reset()
+            self.obs.clear_history()
             self.step, self.model_fault = 0, ""
             self.last_arm = self.obs.arm_q.copy()
             self.last_gripper = self.obs.gripper_q
@@ -267,6 +290,7 @@ class PolicyController:
             if problem or self.model_fault:
                 self.scheduler.reset()  # predictions from before the fault are not resumed
                 return self._hold(problem or self.model_fault)
+            self.obs.record(self.image_keys, self.vector_keys, self.env_key)
             self.scheduler.advance(step)
             if self.scheduler.needs_inference(step):
                 self._request.set()

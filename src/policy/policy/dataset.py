@@ -2,6 +2,8 @@
 
 Frames of every video are decoded once with PyAV (resized to the training image size) and kept
 in memory as uint8; a sample is (state_t, images_t, action_t..t+chunk-1 with padding mask).
+With n_obs_steps > 1 the observations are frames t-n+1..t (time axis first), the episode's first
+frame repeated before its start, with `observation.state_is_pad` marking the repeats (LeRobot's).
 """
 from __future__ import annotations
 
@@ -94,13 +96,16 @@ def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, 
 
 
 class LeRobotChunkDataset(Dataset):
-    """Samples for ACT: normalisation happens in the trainer (on the batch)."""
+    """Training samples: normalisation happens in the trainer (on the batch)."""
 
     def __init__(self, root: str | Path, chunk_size: int, image_keys: list[str] | None = None,
                  image_size: tuple[int, int] | None = None, env_keys: list[str] | None = None,
-                 episodes: list[int] | None = None) -> None:
+                 episodes: list[int] | None = None, n_obs_steps: int = 1) -> None:
         self.meta = read_meta(root)
         self.chunk_size = chunk_size
+        if n_obs_steps < 1:
+            raise DatasetError(f"n_obs_steps must be >= 1, got {n_obs_steps}")
+        self.n_obs_steps = n_obs_steps
         self.image_keys = list(self.meta.video_keys if image_keys is None else image_keys)
         missing = [k for k in self.image_keys if k not in self.meta.video_keys]
         if missing:
@@ -121,10 +126,12 @@ class LeRobotChunkDataset(Dataset):
         self.env = np.concatenate([self._vectors(df, k) for k in self.env_keys], axis=1) if self.env_keys else None
         ep = df["episode_index"].to_numpy()
         # last row of each sample's episode: the action chunk never crosses into the next episode
-        ends = {}
+        ends, starts = {}, {}
         for i, e in enumerate(ep):
             ends[e] = i
+            starts.setdefault(e, i)
         self.episode_end = np.array([ends[e] for e in ep])
+        self.episode_start = np.array([starts[e] for e in ep])
         self.images = {k: self._load_camera(k) for k in self.image_keys}
 
     @staticmethod
@@ -171,15 +178,23 @@ class LeRobotChunkDataset(Dataset):
         idx = np.arange(i, i + self.chunk_size)
         pad = idx > end
         idx = np.minimum(idx, end)
+        if self.n_obs_steps == 1:
+            obs = i
+        else:  # frames i-n+1 .. i, the episode's first frame repeated before it starts
+            obs = np.arange(i - self.n_obs_steps + 1, i + 1)
+            obs_pad = obs < self.episode_start[i]
+            obs = np.maximum(obs, self.episode_start[i])
         item = {
-            STATE: torch.from_numpy(self.state[i]),
+            STATE: torch.from_numpy(self.state[obs]),
             ACTION: torch.from_numpy(self.action[idx]),
             "action_is_pad": torch.from_numpy(pad),
         }
+        if self.n_obs_steps > 1:
+            item[STATE + "_is_pad"] = torch.from_numpy(obs_pad)
         if self.env is not None:
-            item[ENV_STATE] = torch.from_numpy(self.env[i])
+            item[ENV_STATE] = torch.from_numpy(self.env[obs])
         for k, frames in self.images.items():
-            item[k] = torch.from_numpy(frames[i]).permute(2, 0, 1).float() / 255.0
+            item[k] = torch.from_numpy(frames[obs]).movedim(-1, -3).float() / 255.0
         return item
 
 
@@ -194,6 +209,7 @@ def dataset_stats(meta: DatasetMeta, keys: list[str], env_keys: list[str]) -> di
         missing = [k for k in env_keys if k not in meta.stats]
         if missing:
             raise DatasetError(f"meta/stats.json has no entry for {missing}")
+        common = set.intersection(*(set(meta.stats[k]) for k in env_keys)) - {"count"}
         out[ENV_STATE] = {s: np.concatenate([np.asarray(meta.stats[k][s], dtype=np.float32).reshape(-1) for k in env_keys])
-                          for s in ("mean", "std", "min", "max")}
+                          for s in sorted(common)}
     return out

@@ -71,7 +71,7 @@ class PolicyNode:
         from trajectory_msgs.msg import JointTrajectory
 
         from policy.controller import ControlParams, PolicyController
-        from policy.inference import ACTPolicy
+        from policy.inference import PolicyRunner
         from robot_common.spec import load_robot_spec
 
         rclpy.init(args=args)
@@ -90,7 +90,7 @@ class PolicyNode:
 
             torch.set_num_threads(int(p["torch_threads"]))
         self.spec = spec = load_robot_spec(p["robot"])
-        policy = ACTPolicy.from_checkpoint(p["checkpoint"], device=p["device"])
+        policy = PolicyRunner.from_checkpoint(p["checkpoint"], device=p["device"])
         params = ControlParams(
             rate_hz=float(p["control_rate_hz"]), trajectory_points=int(p["trajectory_points"]),
             stale_timeout_s=float(p["stale_timeout_s"]), velocity_scale=float(p["velocity_scale"]),
@@ -118,7 +118,7 @@ class PolicyNode:
         self.tick_late = []  # timer start lateness (s), for the deadline report
         self._next_tick = None
         node.get_logger().info(
-            f"ACT from {policy.ckpt.path} ({policy.ckpt.source}), robot {spec.name}, cameras {self.topics}, "
+            f"{policy.policy_type} from {policy.ckpt.path} ({policy.ckpt.source}), robot {spec.name}, cameras {self.topics}, "
             f"{params.execution} at {params.rate_hz:g} Hz; call /policy/start"
             + (" (autostart)" if p["autostart"] else "")
         )
@@ -160,7 +160,7 @@ class PolicyNode:
         keys = self.ctl.vector_keys
         poses = [k for k in keys if k.startswith(POSE_PREFIX)]
         tactile = [k for k in keys if k not in poses]
-        total = int(self.ctl.policy.cfg.env_state_feature["shape"][0]) - len(POSE_NAMES) * len(poses) if keys else 0
+        total = self.ctl.policy.env_state_dim - len(POSE_NAMES) * len(poses) if keys else 0
         for key in poses:
             topic = pose_template.format(name=key[len(POSE_PREFIX):])
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from policy.base import register_backbone
+
 
 class FrozenBatchNorm2d(nn.Module):
     """BatchNorm with fixed statistics and affine terms (buffers, as in torchvision.ops)."""
@@ -104,3 +106,6 @@ class ResNet18(nn.Module):
         if not self.include_top:
             return x
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+register_backbone("resnet18", ResNet18)

@@ -1,9 +1,11 @@
-"""ACT training on a LeRobot v3.0 dataset: AdamW (LeRobot's learning rates), periodic resumable
-checkpoints, a progress bar and loss curves (losses.csv + loss.png) in the output folder.
+"""Policy training on a LeRobot v3.0 dataset: any registered policy type (model section `type`,
+default act; policy.base), its optimizer (ACT: AdamW with LeRobot's learning rates), periodic
+resumable checkpoints, a progress bar, loss curves (losses.csv + loss.png) and optional experiment
+loggers (`TrainLogger`: log(step, metrics) each log interval, close() at the end).
 
 Output layout (LeRobot's): <out>/checkpoints/<step>/pretrained_model/{config.json, model.safetensors,
-stats.safetensors, workspace.json} + <out>/checkpoints/<step>/training_state.pt; checkpoints/last
-points at the newest one.
+stats.safetensors, workspace.json} + <out>/checkpoints/<step>/training_state.{safetensors,json}
+(no pickle); checkpoints/last points at the newest one.
 """
 from __future__ import annotations
 
@@ -13,18 +15,29 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from policy.act import ACT, act_loss
+from policy.base import Policy, PolicyConfig, policy_classes
 from policy.checkpoint import load_checkpoint, save_checkpoint
-from policy.config import ACTION, ENV_STATE, STATE, ACTConfig, TrainConfig, WorkspaceConfig
+from policy.config import ACTION, ENV_STATE, STATE, TrainConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, dataset_stats, read_meta
 from policy.normalize import Normalizer, imagenet_stats
+from policy.training_state import load_training_state, restore_rng, save_training_state
+
+
+class TrainLogger(Protocol):
+    """Experiment tracking: metrics are loss terms, `lr` and `samples_per_s` per log interval."""
+
+    def log(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -42,8 +55,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_config(root: Path, model_cfg: dict, ws: WorkspaceConfig) -> ACTConfig:
-    """An ACTConfig whose features come from the dataset (cameras, state, tactile, action)."""
+def build_config(root: Path, model_cfg: dict, ws: WorkspaceConfig) -> PolicyConfig:
+    """The policy config (model_cfg["type"], default act) whose features come from the dataset
+    (cameras, state, tactile, action)."""
     meta = read_meta(root)
     cameras = meta.video_keys if ws.cameras is None else list(ws.cameras)
     env_keys = (meta.vector_keys("observation.tactile.") + meta.vector_keys("observation.pose.")
@@ -61,18 +75,9 @@ def build_config(root: Path, model_cfg: dict, ws: WorkspaceConfig) -> ACTConfig:
     ws.state_names, ws.action_names = meta.names(STATE), meta.names(ACTION)
     ws.fps, ws.robot_type = meta.fps, str(meta.info.get("robot_type", ""))
     cfg = dict(model_cfg)
+    config_cls = policy_classes(str(cfg.pop("type", "act")))[0]
     cfg.setdefault("n_action_steps", cfg.get("chunk_size", 100))
-    return ACTConfig(input_features=inputs, output_features=outputs, **cfg)
-
-
-def make_optimizer(model: ACT, cfg: ACTConfig) -> torch.optim.Optimizer:
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-    groups = [{"params": rest}]
-    if backbone:
-        groups.append({"params": backbone, "lr": cfg.optimizer_lr_backbone})
-    # foreach: one fused update over all tensors (the per-tensor loop dominates small CPU steps)
-    return torch.optim.AdamW(groups, lr=cfg.optimizer_lr, weight_decay=cfg.optimizer_weight_decay, foreach=True)
+    return config_cls(input_features=inputs, output_features=outputs, **cfg)
 
 
 def _infinite(loader: DataLoader):
@@ -102,7 +107,7 @@ def plot_losses(rows: list[dict], path: Path) -> None:
 
 
 def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict, train_cfg: TrainConfig,
-          resume: bool = False, progress: bool = True) -> TrainResult:
+          resume: bool = False, progress: bool = True, loggers: Sequence[TrainLogger] = ()) -> TrainResult:
     from tqdm import tqdm
 
     output = Path(output)
@@ -116,10 +121,10 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
     np.random.seed(train_cfg.seed)
 
     if resume and last.exists():
+        state = load_training_state(last)  # first: a refused state file stops before any other work
         ck = load_checkpoint(last / "pretrained_model", device=device)
-        cfg, ws, model, normalizer = ck.config, ck.workspace, ck.model, ck.normalizer
-        state = torch.load(last / "training_state.pt", map_location=device, weights_only=False)
-        start_step, rows = int(state["step"]), list(state["losses"])
+        cfg, ws, model, normalizer = ck.config, ck.workspace, ck.policy, ck.normalizer
+        start_step, rows = state["step"], list(state["losses"])
     elif output.exists() and last.exists() and not resume:
         raise FileExistsError(f"{output} already holds checkpoints; pass --resume to continue or pick another folder")
     else:
@@ -132,18 +137,21 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
         if train_cfg.image_stats == "imagenet":
             stats.update({cam: imagenet_stats() for cam in ws.cameras})
         normalizer = Normalizer(cfg, stats)
-        model = ACT(cfg, backbone_norm=ws.backbone_norm)
+        model: Policy = policy_classes(cfg.policy_type)[1](cfg, ws)
         state, start_step, rows = None, 0, []
 
     model.to(device).train()
     normalizer.to(device)
     data = LeRobotChunkDataset(dataset, cfg.chunk_size, image_keys=cfg.image_features,
                                image_size=tuple(ws.image_size) if ws.image_size else None,
-                               env_keys=ws.env_state_keys)
-    optimizer = make_optimizer(model, cfg)
+                               env_keys=ws.env_state_keys, n_obs_steps=cfg.n_obs_steps)
+    optimizer = model.make_optimizer()
+    scheduler = model.make_scheduler(optimizer)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"])
     sampler = RandomSampler(data, replacement=True, num_samples=10**9)
     loader = DataLoader(data, batch_size=train_cfg.batch_size, sampler=sampler, num_workers=train_cfg.num_workers,
                         pin_memory=device.type == "cuda", drop_last=True)
@@ -154,8 +162,7 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
     def save(step: int) -> None:
         d = ckpt_root / f"{step:06d}"
         save_checkpoint(d / "pretrained_model", cfg, ws, model, normalizer)
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "losses": rows},
-                   d / "training_state.pt")
+        save_training_state(d, step, optimizer, scheduler, rows)
         tmp = ckpt_root / "last.tmp"
         if tmp.is_symlink():
             tmp.unlink()
@@ -172,36 +179,49 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
             writer.writerows(rows)
         plot_losses(rows, output / "loss.png")
 
-    bar = tqdm(range(start_step, train_cfg.steps), initial=start_step, total=train_cfg.steps, desc="train ACT",
+    bar = tqdm(range(start_step, train_cfg.steps), initial=start_step, total=train_cfg.steps, desc=f"train {cfg.policy_type}",
                disable=not progress, dynamic_ncols=True)
     t0, samples, first_loss, loss_val = time.perf_counter(), 0, math.nan, math.nan
     window: list[float] = []
+    t_log, samples_log = t0, 0
     step = start_step
-    for step in bar:
-        batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
-        batch = normalizer.normalize_batch(batch)
-        pred, latent = model(batch)
-        loss, info = act_loss(cfg, pred, latent, batch)
-        if not torch.isfinite(loss):
-            save(step)
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; last good state saved in {last}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip_norm)
-        optimizer.step()
-        samples += batch[ACTION].shape[0]
-        loss_val = float(loss.detach())
-        window.append(loss_val)
-        if math.isnan(first_loss):
-            first_loss = loss_val
-        if (step + 1) % train_cfg.log_every == 0 or step + 1 == train_cfg.steps:
-            rows.append({"step": step + 1, "loss": float(np.mean(window)), **info})
-            window.clear()
-            bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", l1=f"{info['l1_loss']:.4f}")
-        if (step + 1) % train_cfg.save_every == 0 and step + 1 != train_cfg.steps:
-            save(step + 1)
-    final = max(train_cfg.steps, start_step)
-    save(final)
+    try:
+        for step in bar:
+            batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+            batch = normalizer.normalize_batch(batch)
+            loss, info = model(batch)
+            if not torch.isfinite(loss):
+                save(step)
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; last good state saved in {last}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip_norm)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            samples += batch[ACTION].shape[0]
+            loss_val = float(loss.detach())
+            window.append(loss_val)
+            if math.isnan(first_loss):
+                first_loss = loss_val
+            if (step + 1) % train_cfg.log_every == 0 or step + 1 == train_cfg.steps:
+                rows.append({"step": step + 1, "loss": float(np.mean(window)), **info})
+                window.clear()
+                bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", **{k: f"{v:.4f}" for k, v in list(info.items())[:1]})
+                now = time.perf_counter()
+                metrics = {**{k: float(v) for k, v in rows[-1].items() if k != "step"},
+                           "lr": float(optimizer.param_groups[0]["lr"]),
+                           "samples_per_s": (samples - samples_log) / (now - t_log) if now > t_log else 0.0}
+                t_log, samples_log = now, samples
+                for logger in loggers:
+                    logger.log(step + 1, metrics)
+            if (step + 1) % train_cfg.save_every == 0 and step + 1 != train_cfg.steps:
+                save(step + 1)
+        final = max(train_cfg.steps, start_step)
+        save(final)
+    finally:
+        for logger in loggers:
+            logger.close()
     elapsed = time.perf_counter() - t0
     model.eval()
     return TrainResult(output, final, first_loss, loss_val, samples / elapsed if elapsed > 0 else 0.0)

@@ -1,8 +1,9 @@
-"""`policy train`: train ACT on a LeRobot v3.0 dataset.
+"""`policy train`: train a policy (ACT, or the model section's `type`) on a LeRobot v3.0 dataset.
 
     policy train --dataset data/pick_cube --output outputs/act_demo --config act_demo
     policy train --dataset data/pick_cube --output outputs/act_demo --config act_demo --resume
     policy train ... --set model.chunk_size=50 --set train.steps=2000
+    policy train ... --plugin my_pkg.my_policy --set model.type=my_policy   (a registered plugin type)
 """
 from __future__ import annotations
 
@@ -55,13 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="override train.device (auto, cpu, cuda, cuda:1)")
     parser.add_argument("--resume", action="store_true", help="continue from <output>/checkpoints/last")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a field")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                        help="import a module that registers policy types (policy.base.register_policy)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     args = parser.parse_args(argv)
 
+    from policy.base import load_plugins
     from policy.dataset import DatasetError
     from policy.train import train
 
     try:
+        load_plugins(args.plugin)
         model_cfg, ws_cfg, train_raw = load_yaml_config(find_config(args.config))
         sections = {"model": model_cfg, "workspace": ws_cfg, "train": train_raw}
         apply_overrides(sections, args.set)

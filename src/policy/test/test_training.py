@@ -13,6 +13,7 @@ from policy.checkpoint import load_checkpoint
 from policy.config import ACTION, ACTConfig
 from policy.dataset import DatasetError, LeRobotChunkDataset, read_meta
 from policy.train_cli import main as train_main
+from policy.training_state import load_training_state
 
 
 def _eval_l1(model: ACT, normalizer, dataset) -> float:
@@ -62,7 +63,7 @@ def test_train_cli_resumes(tmp_path, tiny_dataset):
     assert (out / "checkpoints" / "last").resolve().name == "000005"
     steps = [int(r["step"]) for r in csv.DictReader(open(out / "losses.csv"))]
     assert steps == [1, 2, 3, 4, 5]
-    state = torch.load(out / "checkpoints" / "last" / "training_state.pt", weights_only=False)
+    state = load_training_state(out / "checkpoints" / "last")
     assert state["step"] == 5 and state["optimizer"]["state"]
 
 
