@@ -88,7 +88,8 @@ def main() -> int:
     from sensors.image_codec import compressed_jpeg
 
     make = {"sim": sim_frames, "noisy": noisy_frames, "flat": flat_frames}
-    print(f"{a.width}x{a.height} RGB, {a.frames} frames per content, {a.fps:g} fps; medians per frame")
+    print(f"{a.width}x{a.height} RGB, {a.frames} frames per content, {a.fps:g} fps; medians per frame "
+          f"({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
     print(f"{'content':8} {'stream':10} {'bytes/frame':>12} {'MB/s':>8} {'encode ms':>10} {'decode ms':>10} "
           f"{'ratio':>6} {'mean err':>9} {'max err':>8}")
     for content in a.content:
