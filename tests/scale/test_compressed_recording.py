@@ -84,7 +84,6 @@ def test_jpeg_cameras_record_and_convert_like_raw_ones(tmp_path):
         assert raw.shape == jpeg.shape == (len(data[0]), 120, 160, 3)
         assert len(decoded_frame_times(videos[1])[0]) == len(data[0])
         diff = np.abs(raw.astype(int) - jpeg.astype(int))
-        print(cam, "mean |raw - jpeg| levels", diff.mean())
-        assert diff.mean() < 3.0, diff.mean()       # 0..255 levels, after JPEG and h264 (crf 18)
+        assert diff.mean() < 4.0, diff.mean()       # 0..255 levels after JPEG and h264 (crf 18); measured 2.7
         # and the frames are the episode's own: each differs from its neighbour far more than from its twin
         assert np.abs(raw[1:].astype(int) - raw[:-1].astype(int)).mean() > 3 * diff.mean()

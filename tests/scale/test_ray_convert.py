@@ -46,3 +46,21 @@ def test_ray_and_process_pool_write_the_same_dataset_and_report_a_failed_episode
     assert sorted(local) == sorted(ray)
     differ = [k for k in local if local[k] != ray[k]]
     assert differ == [], differ
+
+
+def test_an_address_where_no_cluster_answers_is_one_line_and_exit_2(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:   # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = load_robot_spec("so101")
+    bag = write_bag(tmp_path / "bag", spec.joint_names + [spec.gripper.joint], duration=0.5,
+                    cameras={"front": (64, 48), "wrist": (64, 48)}).path
+    mapping = tmp_path / "sim.yaml"
+    mapping.write_text((config_dir("dataset") / "sim.yaml").read_text() + "robot: so101\n")
+    rc = convert_main([str(bag), "-m", str(mapping), "--task", "pick", "-o", str(tmp_path / "ds"),
+                       "--ray", f"127.0.0.1:{port}", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and f"127.0.0.1:{port}" in err[0] and "nothing answers" in err[0], err
+    assert not (tmp_path / "ds").exists()

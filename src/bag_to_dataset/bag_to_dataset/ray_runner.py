@@ -64,6 +64,23 @@ def _our_modules() -> list:
     return [bag_to_dataset, robot_common]
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT or ray://HOST:PORT address must accept a TCP connection (Ray itself retries an
+    unreachable head for minutes); `auto` and other forms are left to Ray."""
+    import socket
+
+    from .pipeline import ConversionError
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConversionError(f"--ray {address}: nothing answers at {host}:{port} ({exc}); is the cluster "
+                              f"started (ray start --head --port={port}) and the port open?") from exc
+
+
 def _error_text(exc: BaseException, where: str) -> str:
     from ray.exceptions import RayTaskError
 
@@ -92,10 +109,15 @@ def run_episodes(jobs: Sequence[Job], done: Callable[[int, dict | None, str | No
         if not address:
             ray.init(address="local", num_cpus=num_cpus, runtime_env=_local_runtime_env(), **kwargs)
         else:
+            check_reachable(address)
             ray.init(address=address, **kwargs)
+    except ConversionError:
+        raise
     except Exception as exc:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError: all one line
+        hint = "" if os.environ.get("RAY_AUTH_MODE") else (" (a cluster with token authentication, Ray's default, "
+                                                            "needs RAY_AUTH_MODE=token and its token here)")
         raise ConversionError(f"--ray {address or '(local)'}: cannot start or reach Ray: "
-                              f"{type(exc).__name__}: {exc}") from exc
+                              f"{type(exc).__name__}: {exc}{hint}") from exc
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_episode_task)
         refs = {}
