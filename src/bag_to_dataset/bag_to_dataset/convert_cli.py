@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--robot-type", help="robot_type (default: recorder metadata, then the mapping, then the robot)")
     ap.add_argument("--codec", choices=["libsvtav1", "av1", "libx264", "h264"], help="override the video codec")
     ap.add_argument("-j", "--workers", type=int, help="episodes converted in parallel (default: CPU cores)")
+    ap.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="convert the episodes as Ray tasks: on a private local Ray without ADDRESS, else on the "
+                         "cluster at ADDRESS (ray://HOST:10001, HOST:6379 or auto; docs/scaling.md)")
+    ap.add_argument("--ray-cpus", type=int, help="CPUs of the local Ray (default: --workers, else the CPU cores)")
     ap.add_argument("--include-incomplete", action="store_true", help="also convert interrupted episodes")
     ap.add_argument("--force", action="store_true", help="re-convert every episode, ignoring finished work")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -39,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         result = convert(args.inputs, args.mapping, args.output, workers=args.workers, fps=args.fps,
                          task=args.task, robot_type=args.robot_type, codec=args.codec,
                          include_incomplete=args.include_incomplete, force=args.force,
-                         progress=not args.no_progress, robot=args.robot, namespace=args.namespace)
+                         progress=not args.no_progress, robot=args.robot, namespace=args.namespace,
+                         ray=args.ray, ray_cpus=args.ray_cpus)
     except (BagError, ConversionError, MappingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

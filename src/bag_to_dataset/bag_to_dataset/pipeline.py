@@ -111,13 +111,17 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
             workers: int | None = None, fps: int | None = None, task: str | None = None,
             robot_type: str | None = None, codec: str | None = None, include_incomplete: bool = False,
             force: bool = False, progress: bool = True, warn: Callable[[str], None] | None = None,
-            robot: str | None = None, namespace: str | None = None) -> ConversionResult:
+            robot: str | None = None, namespace: str | None = None, ray: str | None = None,
+            ray_cpus: int | None = None) -> ConversionResult:
     """Convert bags / recorder sessions into a LeRobot v3.0 dataset at `output` (see module doc).
 
     `robot` and `namespace` override what each episode's recorder metadata says (plain bags have
     none: robot then comes from the mapping's `robot`, namespace is /). An episode that cannot be
     converted (unreadable episode.yaml, a mapping that does not fit it, a corrupt bag) is reported
-    in `failures`; the others still make the dataset."""
+    in `failures`; the others still make the dataset.
+
+    `ray`: run the episodes as Ray tasks instead of local processes ("" a private local Ray with
+    `ray_cpus` CPUs, default `workers`; else a cluster address); the dataset is the same, byte for byte."""
     warn = warn or log.warning
     m = resolve_mapping(mapping, fps, task, robot_type, codec)
     output = Path(output).absolute()
@@ -217,7 +221,13 @@ def convert(inputs: Sequence[str | Path], mapping: Mapping | str | Path, output:
         bar.update(1)
 
     try:
-        if workers == 1:
+        if ray is not None:
+            from .ray_runner import run_episodes
+
+            run_episodes([(i, (todo[i][0], todo[i][3], cache / keys[i], todo[i][1], todo[i][2], threads))
+                          for i in pending], done, address=ray or None, num_cpus=ray_cpus or workers,
+                         describe=lambda i: f"{todo[i][0].path}: episode {todo[i][0].name}")
+        elif workers == 1:
             for i in pending:
                 ep, t, r, bm = todo[i]
                 try:

@@ -88,12 +88,15 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
               jitter: float = 0.002, latency: float = 0.003, trajectory: bool = False,
               gripper_joint: str | None = None, wrench: bool = False, pose: bool = False,
               camera_gap: tuple[float, float] | None = None, shuffle: bool = True, seed: int = 0, compression: bool = False,
-              unstamped: tuple[str, ...] = (), frame_fn=None, reorder_images: bool = False) -> BagTruth:
+              unstamped: tuple[str, ...] = (), frame_fn=None, reorder_images: bool = False,
+              jpeg_quality: int | None = None) -> BagTruth:
     """One bag as `ros2 bag record` (or the recorder) would write it; returns the ground truth.
 
     `unstamped` joint-state topics get header.stamp 0, as from a publisher that never sets it.
     `frame_fn(k, width, height, camera)` replaces synth_image (the benchmark uses a cheaper one).
-    `reorder_images` swaps the arrival of each pair of camera frames (header stamps stay in order)."""
+    `reorder_images` swaps the arrival of each pair of camera frames (header stamps stay in order).
+    `jpeg_quality`: cameras as sensor_msgs/CompressedImage JPEGs on cameras/<name>/image_raw/compressed,
+    as camera_node's publish_compressed writes them."""
     from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
     ts = typestore()
@@ -171,7 +174,7 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
             events.append((int(rt), "/sim/object_pose", T["geometry_msgs/msg/PoseStamped"](header=header(t), pose=p)))
     cams: dict[str, tuple[int, int, int]] = {}
     for ci, (cam, (w, hgt)) in enumerate(sorted(cameras.items())):
-        topic = f"/cameras/{cam}/image_raw"
+        topic = f"/cameras/{cam}/image_raw" + ("/compressed" if jpeg_quality else "")
         h = _times(start_ns, duration, camera_rate, rng, jitter / 2)
         if camera_gap is not None:
             g0, g1 = (start_ns + int(x * NS) for x in camera_gap)
@@ -198,12 +201,23 @@ def write_bag(path: Path, joint_names: list[str], *, storage: str = "mcap", dura
                     "/tactile/left_finger/wrench": "geometry_msgs/msg/WrenchStamped",
                     "/sim/object_pose": "geometry_msgs/msg/PoseStamped"}
         for topic in sorted({e[1] for e in events}):
-            conns[topic] = writer.add_connection(topic, msgtypes.get(topic, "sensor_msgs/msg/Image"), typestore=ts)
+            image_type = "sensor_msgs/msg/CompressedImage" if topic.endswith("/compressed") else "sensor_msgs/msg/Image"
+            conns[topic] = writer.add_connection(topic, msgtypes.get(topic, image_type), typestore=ts)
         for rt, topic, msg in events:
             c = conns[topic]
             if isinstance(msg, tuple):
                 _, k, w, hgt, ci, t = msg
                 img = (frame_fn or synth_image)(k, w, hgt, ci)
+                if jpeg_quality:
+                    import cv2
+
+                    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                                           [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+                    assert ok, "JPEG encoding failed"
+                    msg = T["sensor_msgs/msg/CompressedImage"](header=header(t), format="rgb8; jpeg compressed bgr8",
+                                                               data=buf.reshape(-1))
+                    writer.write(c, rt, ts.serialize_cdr(msg, c.msgtype))
+                    continue
                 msg = T["sensor_msgs/msg/Image"](header=header(t), height=hgt, width=w, encoding="rgb8",
                                                  is_bigendian=0, step=w * 3, data=img.reshape(-1))
             writer.write(c, rt, ts.serialize_cdr(msg, c.msgtype))
