@@ -13,6 +13,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from policy.checkpoint import load_checkpoint, save_checkpoint
 from policy.config import ACTION, ENV_STATE, STATE, ACTConfig, TrainConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, dataset_stats, read_meta
 from policy.normalize import Normalizer, imagenet_stats
+from policy.tracking import MetricLogger, log_all, train_metrics
 
 
 @dataclass
@@ -102,7 +104,8 @@ def plot_losses(rows: list[dict], path: Path) -> None:
 
 
 def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict, train_cfg: TrainConfig,
-          resume: bool = False, progress: bool = True) -> TrainResult:
+          resume: bool = False, progress: bool = True, loggers: Sequence[MetricLogger] = ()) -> TrainResult:
+    """`loggers` (policy.tracking) get the loss terms, learning rates and samples/s every log_every steps."""
     from tqdm import tqdm
 
     output = Path(output)
@@ -198,6 +201,8 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
             rows.append({"step": step + 1, "loss": float(np.mean(window)), **info})
             window.clear()
             bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", l1=f"{info['l1_loss']:.4f}")
+            if loggers:
+                log_all(loggers, step + 1, train_metrics(rows[-1], optimizer, samples, time.perf_counter() - t0))
         if (step + 1) % train_cfg.save_every == 0 and step + 1 != train_cfg.steps:
             save(step + 1)
     final = max(train_cfg.steps, start_step)

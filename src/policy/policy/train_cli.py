@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from <output>/checkpoints/last")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override a field")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    parser.add_argument("--wandb", action="store_true",
+                        help="log to Weights & Biases (offline run in <output>/wandb unless logged in)")
+    parser.add_argument("--tensorboard", action="store_true", help="log TensorBoard events to <output>/tensorboard")
     args = parser.parse_args(argv)
 
     from policy.dataset import DatasetError
@@ -72,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(train_raw) - known
         if unknown:
             raise ValueError(f"unknown train settings {sorted(unknown)}")
-        result = train(args.dataset, args.output, model_cfg, ws_cfg, TrainConfig(**train_raw),
-                       resume=args.resume, progress=not args.no_progress)
+        from policy.tracking import close_loggers, open_loggers
+
+        loggers = open_loggers(args.output, wandb=args.wandb, tensorboard=args.tensorboard, resume=args.resume,
+                               config={"train": train_raw, "model": model_cfg, "dataset": str(args.dataset)})
+        try:
+            result = train(args.dataset, args.output, model_cfg, ws_cfg, TrainConfig(**train_raw),
+                           resume=args.resume, progress=not args.no_progress, loggers=loggers)
+        finally:
+            close_loggers(loggers)
     except (DatasetError, FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         print(f"policy train: {exc}", file=sys.stderr)
         return 2
