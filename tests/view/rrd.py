@@ -33,3 +33,17 @@ def rrd_columns(path: Path) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     for key, entry in acc.items():
         out[key] = {t: (np.sort(np.concatenate(v)) if t != "_rows" else sum(v)) for t, v in entry.items()}
     return out
+
+
+def rrd_values(path: Path, entity: str, component: str) -> list:
+    """Every temporal value of one component of one entity, in row order per chunk (Python lists)."""
+    from rerun.chunk import RrdReader
+
+    out: list = []
+    for chunk in RrdReader(path).stream().to_chunks():
+        if chunk.is_static or chunk.entity_path != entity:
+            continue
+        batch = chunk.to_record_batch()
+        if component in batch.schema.names:
+            out += [v for v in batch.column(component).to_pylist() if v is not None]
+    return out
