@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from recorder.live_view import Throttle, image_array
+from recorder.live_view import image_array
 from recorder.record_cli import live_view_command
 from robot_common.testing import ProbeNode, node_process, python_module_cmd, ros_env, wait_for
 
@@ -15,14 +15,6 @@ from .rrd import rrd_columns, rrd_values
 
 pytestmark = pytest.mark.timeout(120)
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
-
-
-def test_throttle_lets_through_at_most_the_rate():
-    th = Throttle(10.0)
-    passed = [t for t in np.arange(0.0, 1.0, 0.001) if th.ready(float(t))]
-    assert len(passed) == 10 and passed[1] == pytest.approx(0.1)
-    every = Throttle(0.0)
-    assert all(every.ready(0.0) for _ in range(5))
 
 
 def test_image_array_handles_bgr_mono_and_row_padding():

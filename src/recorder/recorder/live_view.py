@@ -8,14 +8,14 @@ arm/gripper commands, streamed live to a rerun viewer (docs/view.md).
 The topics are those of config/recorder/<setup>.yaml (relative: resolved in this node's
 namespace). The viewer is spawned when there is a display, else served on a local web port
 (http://localhost:<web_port>). It stays out of the control loop's way: every subscription is best
-effort with depth 1 (a reliable publisher never waits for this reader), messages arrive raw and
-only those the view keeps (at most max_plot_hz per joint stream, max_image_hz per image stream)
-are deserialized and logged, and the process is a separate one from teleop and recorder.
+effort with depth 1 (a reliable publisher never waits for this reader), and the readers are polled
+by timers at max_plot_hz / max_image_hz (the newest sample of each, on a node no executor spins),
+so Python work follows the view's rate, not the 500 Hz publishers'; the process is a separate one
+from teleop and recorder.
 """
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 from rclpy.node import Node
@@ -31,10 +31,13 @@ PARAMS = ParamTable("live_view", [
     Param("web_port", 9090, "web viewer port (viewer web)", bounds=(1, 65535)),
     Param("grpc_port", 9876, "rerun's gRPC stream port (spawn: the native viewer's; web/grpc: served here)",
           bounds=(1, 65535)),
-    Param("max_image_hz", 10.0, "images logged per second and stream at most (0: every one)", bounds=(0.0, 1000.0)),
-    Param("max_plot_hz", 50.0, "joint, command and tactile samples logged per second and stream at most "
-          "(0: every one)", bounds=(0.0, 10000.0)),
+    Param("max_image_hz", 10.0, "images logged per second and stream at most (the reader is polled at this rate; 0: every "
+          "image, through a callback each)", bounds=(0.0, 1000.0)),
+    Param("max_plot_hz", 50.0, "joint, command and tactile samples logged per second and stream at "
+          "most (polled; 0: every sample, through a callback each)", bounds=(0.0, 10000.0)),
     Param("save", "", "write the stream to this .rrd file instead of a viewer (open it later with `rerun FILE`)"),
+    Param("nice", 10, "scheduling niceness added to this process: on a busy CPU the control loops run first "
+          "(0: unchanged)", bounds=(0, 19)),
     Param("memory_limit", "25%", "viewer / server memory cap; the oldest data is dropped beyond it"),
 ], summary="a live rerun view of cameras, tactile, leader/follower joints and commands")
 
@@ -79,20 +82,6 @@ def message_class(msgtype: str):
     return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
 
 
-class Throttle:
-    """Lets through at most `hz` events per second (0: all)."""
-
-    def __init__(self, hz: float) -> None:
-        self.period = 1.0 / hz if hz > 0 else 0.0
-        self.next = 0.0
-
-    def ready(self, now: float) -> bool:
-        if now < self.next:
-            return False
-        self.next = now + self.period
-        return True
-
-
 class LiveView(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("live_view", **kwargs)
@@ -102,21 +91,32 @@ class LiveView(Node):
         from .config import load_setup
 
         p = PARAMS.declare(self)
+        if p["nice"]:
+            os.nice(int(p["nice"]))   # before rerun's and DDS's threads are busy: they inherit it
         setup = load_setup(p["setup"])
         self.rec = rr.RecordingStream("robot_ws_live", recording_id=f"live-{os.getpid()}")
         self.where = self._connect(p)
         qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.logged: dict[str, int] = {}
         self._named: set[str] = set()
+        # polled readers live on a node that no executor spins: DDS keeps each one's newest sample,
+        # and Python touches a stream only at the view's rate, not at the publisher's (500 Hz)
+        self._readers = Node("live_view_readers", namespace=self.get_namespace(), context=self.context)
+        polled: dict[float, list] = {}
         for topic in setup.topics:
             if topic.type != IMAGE and topic.type not in PLOTTED:
                 continue
-            hz = p["max_image_hz"] if topic.type == IMAGE else p["max_plot_hz"]
+            hz = float(p["max_image_hz"] if topic.type == IMAGE else p["max_plot_hz"])
             cls = message_class(topic.type)
             entity = self.resolve_topic_name(topic.name)
             self.logged[entity] = 0
-            self.create_subscription(cls, topic.name, self._callback(entity, topic.type, cls, Throttle(hz)), qos,
-                                     raw=True)
+            if hz > 0:
+                sub = self._readers.create_subscription(cls, topic.name, lambda _m: None, qos, raw=True)
+                polled.setdefault(hz, []).append((sub, entity, topic.type, cls))
+            else:   # every message: a callback per sample
+                self.create_subscription(cls, topic.name, self._callback(entity, topic.type, cls), qos, raw=True)
+        for hz, subs in polled.items():
+            self.create_timer(1.0 / hz, lambda subs=subs: self._poll(subs))
         self.get_logger().info(f"live view of {len(self.logged)} topics of setup '{setup.name}': {self.where}")
 
     def _connect(self, p: dict) -> str:
@@ -137,15 +137,23 @@ class LiveView(Node):
             return f"web viewer http://localhost:{p['web_port']} (stream {uri})"
         return f"stream {uri} (rerun --connect {uri})"
 
-    def _callback(self, entity: str, msgtype: str, cls, throttle: Throttle):
+    def _callback(self, entity: str, msgtype: str, cls):
         from rclpy.serialization import deserialize_message
 
         def on_raw(raw: bytes) -> None:
-            if not throttle.ready(time.monotonic()):
-                return
-            msg = deserialize_message(raw, cls)
-            self._log(entity, msgtype, msg)
+            self._log(entity, msgtype, deserialize_message(raw, cls))
         return on_raw
+
+    def _poll(self, subs: list) -> None:
+        """Take the newest unseen sample of each polled stream (none: nothing new since the last poll)."""
+        for sub, entity, msgtype, cls in subs:
+            try:
+                with sub.handle:
+                    taken = sub.handle.take_message(cls, False)
+            except Exception:  # noqa: BLE001 - a reader torn down at shutdown
+                return
+            if taken is not None:
+                self._log(entity, msgtype, taken[0])
 
     def _log(self, entity: str, msgtype: str, msg) -> None:
         import rerun as rr
@@ -168,6 +176,7 @@ class LiveView(Node):
         self.logged[entity] += 1
 
     def destroy_node(self) -> bool:
+        self._readers.destroy_node()
         self.get_logger().info("live view logged " + ", ".join(f"{k} {v}" for k, v in self.logged.items()))
         try:
             self.rec.flush()
