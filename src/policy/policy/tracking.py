@@ -82,7 +82,12 @@ class WandbLogger:
             self.run.log({**values, "step": int(step)})
 
     def close(self) -> None:
+        import wandb
+
         self.run.finish()
+        # finish() returns before wandb's service has written the last records of an offline run;
+        # teardown waits for it (a later run starts a new service)
+        wandb.teardown()
 
 
 class TensorBoardLogger:
