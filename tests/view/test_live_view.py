@@ -88,3 +88,32 @@ def test_live_view_streams_joints_commands_tactile_and_cameras(tmp_path):
     # best effort, depth 1 on loopback at 50 Hz: every sample arrives; allow a lost one per stream
     for k, v in got.items():
         assert sent[k] - 1 <= v <= sent[k], (k, got, sent)
+
+
+def test_polled_streams_are_logged_at_most_at_the_view_rate(tmp_path):
+    """A 500 Hz stream polled at max_plot_hz 20: at most 20 samples a second reach rerun, the newest
+    ones (the reader keeps the latest sample only)."""
+    from sensor_msgs.msg import JointState
+
+    out = tmp_path / "polled.rrd"
+    cmd = python_module_cmd("recorder.live_view", "--ros-args", "-r", "__ns:=/lvp", "-p", "setup:=sim",
+                            "-p", f"save:={out}", "-p", "max_plot_hz:=20.0")
+    with ProbeNode("live_view_fast") as probe, node_process(cmd, tmp_path / "live_view.log", ros_env()) as proc:
+        pub = probe.node.create_publisher(JointState, "/lvp/leader/joint_states", 10)
+        wait_for(lambda: pub.get_subscription_count() > 0, timeout=30, what=f"live_view reader\n{proc.log()}")
+        for i in range(-100, 0):       # warm-up: until the reader has matched
+            pub.publish(JointState(name=JOINTS, position=[float(i)] * len(JOINTS)))
+            time.sleep(0.002)
+        t0 = time.monotonic()
+        i = 0
+        while time.monotonic() - t0 < 1.5:
+            pub.publish(JointState(name=JOINTS, position=[float(i)] * len(JOINTS)))
+            i += 1
+            time.sleep(0.002)
+        published_s = time.monotonic() - t0
+        time.sleep(0.5)
+        assert proc.stop() == 0, proc.log()
+    values = [v[0] for v in rrd_values(out, "/lvp/leader/joint_states/position", "Scalars:scalars")]
+    measured = [v for v in values if v >= 0]
+    assert i > 300 and 1 <= len(measured) <= 20 * (published_s + 0.2) + 1, (i, len(measured))
+    assert measured == sorted(measured) and max(measured) >= i - 1 - 500 * 0.05 * 2   # the newest, not the oldest
