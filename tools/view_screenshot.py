@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="1600,900", help="window size W,H")
     ap.add_argument("--web-port", type=int, default=19092)
     ap.add_argument("--devtools-port", type=int, default=19222)
+    ap.add_argument("--grpc-port", type=int, default=19876)
     args = ap.parse_args(argv)
     browser = shutil.which("chromium-headless-shell") or shutil.which("chromium")
     if browser is None:
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     server = subprocess.Popen([sys.executable, "-m", "bag_to_dataset.view_cli", args.path, "--episode",
-                               str(args.episode), "--web", "--web-port", str(args.web_port)],
+                               str(args.episode), "--web", "--web-port", str(args.web_port),
+                               "--grpc-port", str(args.grpc_port)],
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     chrome = None
     try:
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         if not line.startswith("showing"):
             print(f"view_screenshot: the viewer did not start: {line.strip()}", file=sys.stderr)
             return 2
-        url = f"http://127.0.0.1:{args.web_port}/?url={urllib.parse.quote(GRPC_URI.format(port=9876), safe='')}&renderer=webgl"
+        stream = urllib.parse.quote(GRPC_URI.format(port=args.grpc_port), safe="")
+        url = f"http://127.0.0.1:{args.web_port}/?url={stream}&renderer=webgl"
         chrome = subprocess.Popen([browser, "--no-sandbox", "--disable-dev-shm-usage", "--use-angle=swiftshader",
                                    "--enable-unsafe-swiftshader",
                                    "--disable-features=WebGPU",

@@ -227,7 +227,7 @@ def dataset_blueprint(root: Path):
 
 
 def view(path: str | Path, *, save: str | Path | None = None, episode: int = 0, web: bool | None = None,
-         web_port: int = 9090, video: str = "auto"):
+         web_port: int = 9090, video: str = "auto", grpc_port: int = 9876):
     """Open `path` (bag folder, recorder session or dataset) in rerun, or write it to `save` (.rrd).
     Returns (recording, counts); the caller keeps a served viewer alive while it needs it."""
     import rerun as rr
@@ -238,7 +238,7 @@ def view(path: str | Path, *, save: str | Path | None = None, episode: int = 0, 
     rec = rr.RecordingStream(APP_ID, recording_id=f"{path.resolve().name}-{episode}")
     if is_dataset(path):
         blueprint = dataset_blueprint(path)
-        _sink(rec, save, web, web_port, blueprint)
+        _sink(rec, save, web, web_port, grpc_port, blueprint)
         counts = log_dataset(rec, path, episode, video)
     else:
         try:
@@ -250,13 +250,13 @@ def view(path: str | Path, *, save: str | Path | None = None, episode: int = 0, 
         ep = episodes[episode]
         with BagReader(ep) as bag:
             blueprint = bag_blueprint(bag.topics)
-        _sink(rec, save, web, web_port, blueprint)
+        _sink(rec, save, web, web_port, grpc_port, blueprint)
         counts = log_bag(rec, ep)
     rec.flush()
     return rec, counts
 
 
-def _sink(rec, save, web: bool | None, web_port: int, blueprint) -> None:
+def _sink(rec, save, web: bool | None, web_port: int, grpc_port: int, blueprint) -> None:
     import os
 
     if save is not None:
@@ -266,7 +266,7 @@ def _sink(rec, save, web: bool | None, web_port: int, blueprint) -> None:
     if web is None:
         web = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
     if web:
-        uri = rec.serve_grpc(default_blueprint=blueprint)
+        uri = rec.serve_grpc(grpc_port=grpc_port, default_blueprint=blueprint)
         import rerun as rr
 
         rr.serve_web_viewer(web_port=web_port, open_browser=False, connect_to=uri)

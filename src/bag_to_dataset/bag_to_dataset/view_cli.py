@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--web", action="store_true", default=None,
                     help="serve the web viewer on --web-port instead of spawning the native one")
     ap.add_argument("--web-port", type=int, default=9090, help="web viewer port (default 9090)")
+    ap.add_argument("--grpc-port", type=int, default=9876, help="--web: rerun's data stream port (default 9876)")
     ap.add_argument("--video", choices=["auto", "native", "images"], default="auto",
                     help="dataset videos: rerun's video streams (native, needs ffmpeg), decoded images, or "
                          "native when ffmpeg is installed (auto)")
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         rec, counts = view(args.path, save=args.save, episode=args.episode, web=args.web, web_port=args.web_port,
-                           video=args.video)
+                           video=args.video, grpc_port=args.grpc_port)
     except (ViewError, BagError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
