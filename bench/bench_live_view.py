@@ -66,6 +66,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--with-save", action="store_true", help="a third phase: live_view also writes an .rrd")
+    ap.add_argument("--cameras", type=int, default=2, help="640x480 rgb8 cameras at 30 Hz (0: joints only)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the phases, alternating (a shared machine's load drifts between phases)")
     args = ap.parse_args()
@@ -122,7 +123,7 @@ def main() -> int:
     spin.start()
     threading.Thread(target=follower, daemon=True).start()
     total = args.rounds * (args.seconds + args.warmup + 5) * (3 if args.with_save else 2) + 30
-    cams = NodeProcess(python_module_cmd("recorder.load_publisher", "--joint-hz", "0", "--cameras", "2",
+    cams = NodeProcess(python_module_cmd("recorder.load_publisher", "--joint-hz", "0", "--cameras", str(args.cameras),
                                          "--camera-prefix", "/cameras/cam", "--width", "640", "--height", "480",
                                          "--fps", "30", "--duration", str(total), "--wait-subscribers", "0",
                                          "--depth", "5", "--best-effort-images"), tmp / "cameras.log")
@@ -171,7 +172,7 @@ def main() -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     print(f"live view bench: SO-101 leader on an emulated Feetech bus, target {args.rate:.0f} Hz, {args.seconds:.0f} s "
-          f"per phase, 2 cameras 640x480 rgb8 @ 30 Hz, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+          f"per phase, {args.cameras} cameras 640x480 rgb8 @ 30 Hz, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print("\n".join(results))
     logged = [line for line in (tmp / "live_view.log").read_text().splitlines() if "live view logged" in line]
     if logged:
