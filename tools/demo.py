@@ -84,6 +84,7 @@ def stage_train(a: argparse.Namespace, out: Path) -> None:
         cmd += ["--batch-size", "4"]
     if (out / "train" / "checkpoints" / "last").exists():
         cmd.append("--resume")
+    cmd += ["--wandb"] * a.wandb + ["--tensorboard"] * a.tensorboard
     run(cmd)
 
 
@@ -129,8 +130,27 @@ def stage_eval(a: argparse.Namespace, out: Path) -> None:
         "policy_max_step_between_commands": res.max_step, "policy_episode_times": res.times,
     }
     (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    log_eval(out, summary)
     say(f"eval: ACT {res.rate:.0%}, expert {sum(base['scripted expert'])}/{a.eval_episodes}, "
         f"do-nothing {sum(base['do nothing'])}/{a.eval_episodes}")
+
+
+def log_eval(out: Path, summary: dict) -> None:
+    """The success rates into the training run's trackers (policy train --wandb/--tensorboard), if any."""
+    from policy.tracking import close_loggers, log_all, open_loggers
+
+    loggers = open_loggers(out / "train", resume=True)
+    if not loggers:
+        return
+    steps = 0
+    state = checkpoint_dir(out).parent / "training_state.pt"
+    if state.exists():
+        import torch
+
+        steps = int(torch.load(state, map_location="cpu", weights_only=False)["step"])
+    log_all(loggers, steps, {f"eval/success_rate/{name.replace(' ', '_')}": sum(r) / max(len(r), 1)
+                             for name, r in summary["success"].items()} | {"eval/episodes": summary["episodes"]})
+    close_loggers(loggers)
 
 
 def stage_report(a: argparse.Namespace, out: Path) -> None:
@@ -197,6 +217,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=30.0, help="camera rate and dataset fps")
     p.add_argument("--direct-expert", action="store_true",
                    help="the expert commands the follower directly instead of leading through the teleop node")
+    p.add_argument("--wandb", action="store_true", help="train: log to Weights & Biases (offline unless logged in); "
+                                                          "eval adds the success rates to the same run")
+    p.add_argument("--tensorboard", action="store_true", help="train and eval: TensorBoard events in <out>/train")
     p.add_argument("--quick", action="store_true", help="a few episodes and steps: checks the pipeline, not the policy")
     a = p.parse_args(argv)
     if a.quick:

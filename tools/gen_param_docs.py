@@ -42,6 +42,7 @@ NODES: tuple[NodeDoc, ...] = (
     NodeDoc("sensors.camera_node", "docs/sensors.md", ("cameras/uvc_*.yaml",)),
     NodeDoc("sensors.tactile_node", "docs/sensors.md", ("tactile/*.yaml",)),
     NodeDoc("recorder.recorder_node", "docs/recorder.md"),
+    NodeDoc("recorder.live_view", "docs/view.md"),
     NodeDoc("robot_common.drivers.fr3_driver", "docs/drivers.md"),
     NodeDoc("robot_common.drivers.realman_driver", "docs/drivers.md"),
 )

@@ -2,6 +2,7 @@
 
     ros2 launch recorder record.launch.py robot:=so101 task:="pick the cube and place it on the target"
     ros2 launch recorder record.launch.py hardware:=real robot:=fr3
+    ros2 launch recorder record.launch.py robot:=so101 display:=true         # + a live rerun view
     ros2 run recorder record --episodes 50 --episode-time 30 --reset-time 10     # in a terminal
 
 Setups are robot-agnostic: `sim` (any arm in the MuJoCo sim) and `real` (follower, leader, cameras
@@ -14,11 +15,13 @@ from launch_ros.actions import Node
 
 from launch import LaunchDescription
 from robot_common.launch_support import (
+    declare_display,
     declare_hardware,
     declare_namespace,
     declare_robot,
     given,
     in_namespace,
+    live_view_nodes,
     required,
     value,
 )
@@ -32,7 +35,8 @@ def _recorder(context):
     setup = value(context, "setup") or ("sim" if value(context, "hardware") == "sim" else "real")
     params = {"setup": setup, "robot": value(context, "robot"), **given(context, RECORDER_PARAMS)}
     return [in_namespace([Node(package="recorder", executable="recorder_node", output="screen",
-                               on_exit=required("recorder_node"), parameters=[params])])]
+                               on_exit=required("recorder_node"), parameters=[params]),
+                          *live_view_nodes(context, setup)])]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,5 +56,6 @@ def generate_launch_description() -> LaunchDescription:
                               description="save automatically after this many seconds (0: no limit)"),
         DeclareLaunchArgument("min_free_disk_gb", default_value="",
                               description="refuse to start an episode below this much free disk"),
+        declare_display(),
         OpaqueFunction(function=_recorder),
     ])

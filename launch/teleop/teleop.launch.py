@@ -12,6 +12,7 @@ leader:=gello|so101  the leader arm on its serial bus (calibration from config/t
 leader:=topic        a JointState topic in follower space (leader.topic in the leader config)
 leader:=expert       the scripted expert (`sim expert`, leader mode) on expert/joint_states: no
                      hardware at all, needs hardware:=sim
+display:=true        a live rerun view of cameras, tactile, leader/follower joints and commands (docs/view.md)
 An empty argument leaves the parameter to config/teleop/<leader_config>.yaml or the node's default.
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -22,6 +23,7 @@ from robot_common.launch_support import (
     BOOL_OR_UNSET,
     LaunchConfigError,
     config_file,
+    declare_display,
     declare_hardware,
     declare_hardware_arguments,
     declare_namespace,
@@ -31,6 +33,7 @@ from robot_common.launch_support import (
     hardware_argument_defaults,
     in_namespace,
     include,
+    live_view_nodes,
     passed,
     required,
     value,
@@ -55,6 +58,7 @@ def _nodes(context):
                   parameters=[config_file("teleop", value(context, "leader_config")), params])]
     if leader == "expert":
         nodes.append(expert_node(context, robot, "leader"))
+    nodes += live_view_nodes(context, "sim" if hardware == "sim" else "real")
     return [in_namespace(nodes)]
 
 
@@ -83,6 +87,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("episodes", default_value="",
                               description="leader:=expert: run this many demonstrations, then end the launch; "
                                           "empty: the expert serves expert/run_episode"),
+        declare_display(),
         include("robot_common", "bringup.launch.py",
                 passed("namespace", "robot", "hardware", *hardware_argument_defaults())),
         OpaqueFunction(function=_nodes),

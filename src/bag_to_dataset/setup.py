@@ -43,5 +43,6 @@ setup(
         "inspect = bag_to_dataset.inspect_cli:main",
         "validate = bag_to_dataset.validate_cli:main",
         "edit = bag_to_dataset.edit_cli:main",
+        "view = bag_to_dataset.view_cli:main",
     ]},
 )

@@ -43,5 +43,6 @@ setup(
         "recorder_node = recorder.recorder_node:main",
         "record = recorder.record_cli:main",
         "repair = recorder.repair:main",
+        "live_view = recorder.live_view:main",
     ]},
 )

@@ -211,6 +211,7 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
                 now = time.perf_counter()
                 metrics = {**{k: float(v) for k, v in rows[-1].items() if k != "step"},
                            "lr": float(optimizer.param_groups[0]["lr"]),
+                           **{f"lr_group{i}": float(g["lr"]) for i, g in enumerate(optimizer.param_groups) if i},
                            "samples_per_s": (samples - samples_log) / (now - t_log) if now > t_log else 0.0}
                 t_log, samples_log = now, samples
                 for logger in loggers:

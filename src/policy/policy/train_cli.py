@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
                         help="import a module that registers policy types (policy.base.register_policy)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    parser.add_argument("--wandb", action="store_true",
+                        help="log to Weights & Biases (offline run in <output>/wandb unless logged in)")
+    parser.add_argument("--tensorboard", action="store_true", help="log TensorBoard events to <output>/tensorboard")
     args = parser.parse_args(argv)
 
     from policy.base import load_plugins
@@ -77,8 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(train_raw) - known
         if unknown:
             raise ValueError(f"unknown train settings {sorted(unknown)}")
-        result = train(args.dataset, args.output, model_cfg, ws_cfg, TrainConfig(**train_raw),
-                       resume=args.resume, progress=not args.no_progress)
+        from policy.tracking import Prefixed, close_loggers, open_loggers
+
+        loggers = open_loggers(args.output, wandb=args.wandb, tensorboard=args.tensorboard, resume=args.resume,
+                               config={"train": train_raw, "model": model_cfg, "dataset": str(args.dataset)})
+        try:
+            result = train(args.dataset, args.output, model_cfg, ws_cfg, TrainConfig(**train_raw),
+                           resume=args.resume, progress=not args.no_progress,
+                           loggers=[Prefixed(lg, "train/") for lg in loggers])
+        finally:
+            close_loggers(loggers)   # also when train() failed before its loop (closing twice is harmless)
     except (DatasetError, FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         print(f"policy train: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """`recorder record`: keyboard front end of a running recorder_node.
 
     ros2 run recorder record --episodes 50 --episode-time 30 --reset-time 10
+    ros2 run recorder record --display        # + a live rerun view of the sim setup's topics
 
 Right arrow: save the episode and go on (in the reset phase: start the next one now).
 Left arrow: discard the episode and record it again (in the reset phase: discard the one just saved).
@@ -165,10 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--namespace", default="",
                     help="the recorder's ROS namespace, e.g. left for a recorder started with namespace:=left")
     ap.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the recorder's services")
+    ap.add_argument("--display", action="store_true",
+                    help="also start a live rerun view (recorder live_view) of the recorded setup's topics")
+    ap.add_argument("--setup", default="sim", help="--display: the recorder setup whose topics it shows (sim, real)")
     args, ros_args = ap.parse_known_args(argv)
     if not sys.stdin.isatty():
         print(NOT_A_TTY, file=sys.stderr)
         return 2
+    viewer = start_live_view(args.setup, args.namespace) if args.display else None
     client = RecorderClient(args.recorder, args.namespace, ["record_cli", *ros_args])
     try:
         if not client.wait_ready(args.wait):
@@ -182,6 +187,35 @@ def main(argv: list[str] | None = None) -> int:
             return run(flow, client, keys)
     finally:
         client.close()
+        stop_live_view(viewer)
+
+
+def live_view_command(setup: str, namespace: str = "") -> list[str]:
+    """The live_view node as its own process (the keyboard loop and the viewer never share a GIL)."""
+    cmd = [sys.executable, "-m", "recorder.live_view", "--ros-args", "-p", f"setup:={setup}"]
+    if namespace:
+        cmd += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    return cmd
+
+
+def start_live_view(setup: str, namespace: str = ""):
+    import subprocess
+
+    return subprocess.Popen(live_view_command(setup, namespace), stdin=subprocess.DEVNULL)
+
+
+def stop_live_view(proc) -> None:
+    import signal
+    import subprocess
+
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 if __name__ == "__main__":

@@ -175,3 +175,18 @@ def required(label: str):
         return [LogInfo(msg=f"{reason}: stopping the launch"), Shutdown(reason=reason)]
     on_exit.ends_launch = True
     return on_exit
+
+
+def declare_display() -> DeclareLaunchArgument:
+    """`display:=true`: a live rerun view of the cameras, tactile, joints and commands (recorder live_view)."""
+    return DeclareLaunchArgument("display", default_value="false", choices=["true", "false"],
+                                 description="true: stream cameras, tactile, leader/follower joints and commands "
+                                             "to a rerun viewer (spawned, or a local web port when headless)")
+
+
+def live_view_nodes(context, setup: str) -> list:
+    """The live_view node for `setup` (config/recorder/<setup>.yaml) when display:=true, else nothing."""
+    if value(context, "display") != "true":
+        return []
+    return [Node(package="recorder", executable="live_view", output="screen", on_exit=required("live_view"),
+                 parameters=[{"setup": setup}])]
