@@ -142,12 +142,10 @@ def log_eval(out: Path, summary: dict) -> None:
     loggers = open_loggers(out / "train", resume=True)
     if not loggers:
         return
-    steps = 0
-    state = checkpoint_dir(out).parent / "training_state.pt"
-    if state.exists():
-        import torch
+    from policy.training_state import META
 
-        steps = int(torch.load(state, map_location="cpu", weights_only=False)["step"])
+    state = checkpoint_dir(out).parent / META    # plain JSON: the step the evaluated checkpoint reached
+    steps = int(json.loads(state.read_text())["step"]) if state.exists() else 0
     log_all(loggers, steps, {f"eval/success_rate/{name.replace(' ', '_')}": sum(r) / max(len(r), 1)
                              for name, r in summary["success"].items()} | {"eval/episodes": summary["episodes"]})
     close_loggers(loggers)
