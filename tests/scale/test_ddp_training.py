@@ -148,3 +148,26 @@ def test_frame_sampler_splits_global_batches_and_resumes():
     # fewer frames than a global batch: the permutation repeats, every frame is in the global batch
     tiny = [list(islice(iter(FrameSampler(4, 3, r, 2, seed=1)), 3)) for r in range(2)]
     assert set(tiny[0] + tiny[1]) == {0, 1, 2, 3}
+
+
+def test_training_state_keeps_every_ranks_rng(tmp_path):
+    import random
+
+    import numpy as np
+
+    from policy.training_state import capture_rng, save_training_state
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))])
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    other = capture_rng()  # what rank 1 would hold
+    torch.manual_seed(456)  # this process (rank 0) moves on
+    save_training_state(tmp_path / "two", 5, opt, rank_rng=[capture_rng(), other])
+    save_training_state(tmp_path / "one", 5, opt)
+    two, one = load_training_state(tmp_path / "two"), load_training_state(tmp_path / "one")
+    assert len(two["rank_rng"]) == 2 and len(one["rank_rng"]) == 1
+    got = two["rank_rng"][1]
+    assert torch.equal(got["torch"], other["torch"]) and not torch.equal(got["torch"], two["rank_rng"][0]["torch"])
+    assert np.array_equal(got["numpy"][1], other["numpy"][1]) and got["numpy"][2] == other["numpy"][2]
+    assert got["python"] == other["python"]

@@ -25,7 +25,8 @@ from torch.utils.data import Sampler
 __all__ = ["DistContext", "DistributedError", "FrameSampler", "setup", "teardown"]
 
 # messages of gloo/NCCL/store failures: a peer exited, a collective or the rendezvous timed out
-_PEER_FAILURE_HINTS = ("gloo", "nccl", "connection", "timed out", "timeout", "socket", "peer", "store")
+_PEER_FAILURE_HINTS = ("gloo", "nccl", "connection reset", "connection closed", "connection refused", "broken pipe",
+                       "timed out", "timeout")
 
 
 class DistributedError(RuntimeError):
