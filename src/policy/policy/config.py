@@ -95,8 +95,9 @@ class TrainConfig:
     """`policy train` settings (config/policy/act_*.yaml, section `train`)."""
 
     steps: int = 100_000
+    # frames per optimizer step of ONE process; under torchrun the global batch is batch_size x WORLD_SIZE
     batch_size: int = 8
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader worker processes per rank (decode frames in parallel when streaming)
     save_every: int = 10_000
     log_every: int = 100
     seed: int = 1000
@@ -104,7 +105,17 @@ class TrainConfig:
     device: str = "auto"
     torch_threads: int = 0  # 0 = torch default
     image_stats: str = "dataset"  # dataset | imagenet
-    cache_frames: bool = True  # decode every video once into memory (small datasets)
+    # frames in memory (true: decode every video once), streamed (false: decoded per sample) or "auto":
+    # in memory when the decoded frames fit in frame_cache_budget_mb, streamed otherwise
+    cache_frames: bool | str = "auto"
+    frame_cache_budget_mb: float = 4096.0
+    dist_timeout_s: float = 600.0  # torchrun: a collective waiting longer than this fails the run (a rank died)
+
+    def __post_init__(self) -> None:
+        if self.cache_frames not in (True, False, "auto"):
+            raise ValueError(f"train.cache_frames must be true, false or auto, got {self.cache_frames!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"train.batch_size must be >= 1, got {self.batch_size}")
 
 
 def load_yaml_config(path: Path) -> tuple[dict, dict, dict]:

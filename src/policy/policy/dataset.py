@@ -1,7 +1,9 @@
 """Reading a LeRobot v3.0 dataset (parquet + mp4) straight from disk, for ACT training.
 
-Frames of every video are decoded once with PyAV (resized to the training image size) and kept
-in memory as uint8; a sample is (state_t, images_t, action_t..t+chunk-1 with padding mask).
+Camera frames come from `policy.frames.VideoFrames` (PyAV, resized to the training image size):
+decoded once into memory as uint8 for a small dataset, or streamed (decoded per sample) for a large
+one (`cache_frames`: true | false | "auto" against a memory budget); a sample is (state_t,
+images_t, action_t..t+chunk-1 with padding mask).
 With n_obs_steps > 1 the observations are frames t-n+1..t (time axis first), the episode's first
 frame repeated before its start, with `observation.state_is_pad` marking the repeats (LeRobot's).
 """
@@ -18,6 +20,7 @@ from torch.utils.data import Dataset
 
 from bag_to_dataset import layout
 from policy.config import ACTION, ENV_STATE, STATE
+from policy.frames import FrameIndexError, VideoFrames, decoded_bytes, to_rgb
 
 
 class DatasetError(ValueError):
@@ -83,9 +86,7 @@ def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, 
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if size is not None and (frame.height, frame.width) != tuple(size):
-                frame = frame.reformat(width=size[1], height=size[0], format="rgb24", interpolation="AREA")
-            frames.append(frame.to_ndarray(format="rgb24"))
+            frames.append(to_rgb(frame, size))
             if frame.pts is None:
                 times.append(len(times) / float(stream.average_rate))
             else:
@@ -100,7 +101,8 @@ class LeRobotChunkDataset(Dataset):
 
     def __init__(self, root: str | Path, chunk_size: int, image_keys: list[str] | None = None,
                  image_size: tuple[int, int] | None = None, env_keys: list[str] | None = None,
-                 episodes: list[int] | None = None, n_obs_steps: int = 1) -> None:
+                 episodes: list[int] | None = None, n_obs_steps: int = 1, cache_frames: bool | str = True,
+                 cache_budget_mb: float = 4096.0) -> None:
         self.meta = read_meta(root)
         self.chunk_size = chunk_size
         if n_obs_steps < 1:
@@ -132,7 +134,26 @@ class LeRobotChunkDataset(Dataset):
             starts.setdefault(e, i)
         self.episode_end = np.array([ends[e] for e in ep])
         self.episode_start = np.array([starts[e] for e in ep])
-        self.images = {k: self._load_camera(k) for k in self.image_keys}
+        self.cache_frames = self.pick_cache(cache_frames, cache_budget_mb)
+        try:
+            self.video = VideoFrames(self.meta.root, self.meta.info, self.meta.episodes, df, self.image_keys,
+                                     image_size, cache=self.cache_frames)
+        except (FrameIndexError, FileNotFoundError) as exc:
+            raise DatasetError(str(exc)) from None
+
+    def decoded_size(self) -> int:
+        """Bytes the selected rows' decoded frames take in memory (every camera, uint8 RGB)."""
+        shapes = [tuple(self.image_size) if self.image_size else tuple(self.meta.features[k]["shape"][:2])
+                  for k in self.image_keys]
+        return decoded_bytes(len(self.frames), shapes)
+
+    def pick_cache(self, cache_frames: bool | str, budget_mb: float) -> bool:
+        """True (frames in memory) or False (streamed); "auto": in memory when they fit the budget."""
+        if cache_frames == "auto":
+            return self.decoded_size() <= budget_mb * 2**20
+        if cache_frames not in (True, False):
+            raise DatasetError(f"cache_frames must be true, false or auto, got {cache_frames!r}")
+        return bool(cache_frames)
 
     @staticmethod
     def _vectors(df: pd.DataFrame, key: str) -> np.ndarray:
@@ -143,32 +164,6 @@ class LeRobotChunkDataset(Dataset):
             bad = int((~np.isfinite(arr)).any(axis=1).sum())
             raise DatasetError(f"column '{key}' holds NaN/inf in {bad} frames")
         return arr
-
-    def _load_camera(self, key: str) -> np.ndarray:
-        """Frames of camera `key` for every dataset row, matched by timestamp."""
-        info = self.meta.info
-        eps = self.meta.episodes.set_index("episode_index")
-        out = None
-        decoded: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        tol = 0.5 / self.meta.fps
-        for e, rows in self.frames.groupby("episode_index").indices.items():
-            ch, fi = int(eps.at[e, f"videos/{key}/chunk_index"]), int(eps.at[e, f"videos/{key}/file_index"])
-            if (ch, fi) not in decoded:
-                path = self.meta.root / info["video_path"].format(video_key=key, chunk_index=ch, file_index=fi)
-                if not path.is_file():
-                    raise DatasetError(f"video {path} is missing")
-                decoded[(ch, fi)] = decode_video(path, self.image_size)
-            frames, times = decoded[(ch, fi)]
-            wanted = float(eps.at[e, f"videos/{key}/from_timestamp"]) + self.frames["timestamp"].to_numpy()[rows]
-            idx = np.clip(np.searchsorted(times, wanted - tol), 0, len(times) - 1)
-            err = np.abs(times[idx] - wanted)
-            if np.any(err > tol):
-                raise DatasetError(f"{key}, episode {e}: no video frame within {tol * 1e3:.1f} ms of "
-                                   f"t={wanted[int(np.argmax(err))]:.3f} s")
-            if out is None:
-                out = np.empty((len(self.frames), *frames.shape[1:]), dtype=np.uint8)
-            out[rows] = frames[idx]
-        return out
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -193,8 +188,8 @@ class LeRobotChunkDataset(Dataset):
             item[STATE + "_is_pad"] = torch.from_numpy(obs_pad)
         if self.env is not None:
             item[ENV_STATE] = torch.from_numpy(self.env[obs])
-        for k, frames in self.images.items():
-            item[k] = torch.from_numpy(frames[obs]).movedim(-1, -3).float() / 255.0
+        for k in self.image_keys:
+            item[k] = torch.from_numpy(self.video.get(k, obs)).movedim(-1, -3).float() / 255.0
         return item
 
 

@@ -6,6 +6,10 @@ loggers (`TrainLogger`: log(step, metrics) each log interval, close() at the end
 Output layout (LeRobot's): <out>/checkpoints/<step>/pretrained_model/{config.json, model.safetensors,
 stats.safetensors, workspace.json} + <out>/checkpoints/<step>/training_state.{safetensors,json}
 (no pickle); checkpoints/last points at the newest one.
+
+Under `torchrun --nproc_per_node N` the same loop runs DistributedDataParallel (policy.distributed):
+train.batch_size frames per rank, a global batch of batch_size x N per step, rank 0 alone writing
+checkpoints, curves and calling loggers; a resume restores every rank.
 """
 from __future__ import annotations
 
@@ -22,14 +26,15 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
 from policy.base import Policy, PolicyConfig, policy_classes
 from policy.checkpoint import load_checkpoint, save_checkpoint
 from policy.config import ACTION, ENV_STATE, STATE, TrainConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, dataset_stats, read_meta
+from policy.distributed import DistContext, FrameSampler, setup, teardown, wrap_model
 from policy.normalize import Normalizer, imagenet_stats
-from policy.training_state import load_training_state, restore_rng, save_training_state
+from policy.training_state import capture_rng, load_training_state, restore_rng, save_training_state
 
 
 class TrainLogger(Protocol):
@@ -80,11 +85,6 @@ def build_config(root: Path, model_cfg: dict, ws: WorkspaceConfig) -> PolicyConf
     return config_cls(input_features=inputs, output_features=outputs, **cfg)
 
 
-def _infinite(loader: DataLoader):
-    while True:
-        yield from loader
-
-
 def plot_losses(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -108,17 +108,33 @@ def plot_losses(rows: list[dict], path: Path) -> None:
 
 def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict, train_cfg: TrainConfig,
           resume: bool = False, progress: bool = True, loggers: Sequence[TrainLogger] = ()) -> TrainResult:
+    """Train (one process, or one rank of a torchrun launch); loggers are called on rank 0 only."""
+    ctx = setup(train_cfg.device, train_cfg.dist_timeout_s)
+    try:
+        return _train(ctx, dataset, output, model_cfg, ws_cfg, train_cfg, resume, progress, loggers)
+    except RuntimeError as exc:
+        lost = ctx.peer_failure(exc)
+        if lost is None:
+            raise
+        raise lost from None
+    finally:
+        teardown(ctx)
+
+
+def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict,
+           train_cfg: TrainConfig, resume: bool, progress: bool, loggers: Sequence[TrainLogger]) -> TrainResult:
     from tqdm import tqdm
 
     output = Path(output)
     ckpt_root = output / "checkpoints"
     last = ckpt_root / "last"
-    device = pick_device(train_cfg.device)
+    device = ctx.device
     if train_cfg.torch_threads:
         torch.set_num_threads(train_cfg.torch_threads)
-    torch.manual_seed(train_cfg.seed)
-    random.seed(train_cfg.seed)
-    np.random.seed(train_cfg.seed)
+    # rank 0 seeds as a 1-process run does (the model initialises identically; DDP broadcasts it)
+    torch.manual_seed(train_cfg.seed + ctx.rank)
+    random.seed(train_cfg.seed + ctx.rank)
+    np.random.seed(train_cfg.seed + ctx.rank)
 
     if resume and last.exists():
         state = load_training_state(last)  # first: a refused state file stops before any other work
@@ -144,31 +160,41 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
     normalizer.to(device)
     data = LeRobotChunkDataset(dataset, cfg.chunk_size, image_keys=cfg.image_features,
                                image_size=tuple(ws.image_size) if ws.image_size else None,
-                               env_keys=ws.env_state_keys, n_obs_steps=cfg.n_obs_steps)
+                               env_keys=ws.env_state_keys, n_obs_steps=cfg.n_obs_steps,
+                               cache_frames=train_cfg.cache_frames, cache_budget_mb=train_cfg.frame_cache_budget_mb)
     optimizer = model.make_optimizer()
     scheduler = model.make_scheduler(optimizer)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"])
-    sampler = RandomSampler(data, replacement=True, num_samples=10**9)
+        saved = state["rank_rng"]  # a resume with another world size: rank 0 restores, the others keep seed+rank
+        if len(saved) == ctx.world_size or ctx.is_main:
+            restore_rng(saved[ctx.rank] if len(saved) == ctx.world_size else state["rng"])
+    forward = wrap_model(model, ctx)
+    sampler = FrameSampler(len(data), train_cfg.batch_size, ctx.rank, ctx.world_size, train_cfg.seed, start_step)
     loader = DataLoader(data, batch_size=train_cfg.batch_size, sampler=sampler, num_workers=train_cfg.num_workers,
-                        pin_memory=device.type == "cuda", drop_last=True)
-    batches = _infinite(loader)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "train_config.json").write_text(json.dumps({"dataset": str(dataset), "train": asdict(train_cfg)}, indent=2))
+                        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=train_cfg.num_workers > 0)
+    batches = iter(loader)
+    if ctx.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "train_config.json").write_text(json.dumps(
+            {"dataset": str(dataset), "train": asdict(train_cfg), "world_size": ctx.world_size,
+             "global_batch_size": train_cfg.batch_size * ctx.world_size}, indent=2))
 
     def save(step: int) -> None:
-        d = ckpt_root / f"{step:06d}"
-        save_checkpoint(d / "pretrained_model", cfg, ws, model, normalizer)
-        save_training_state(d, step, optimizer, scheduler, rows)
-        tmp = ckpt_root / "last.tmp"
-        if tmp.is_symlink():
-            tmp.unlink()
-        os.symlink(d.name, tmp)
-        os.replace(tmp, last)  # atomic: a crash never leaves 'last' dangling
-        write_curves()
+        rank_rng = ctx.gather(capture_rng())  # collective: every rank reaches each save together
+        if ctx.is_main:
+            d = ckpt_root / f"{step:06d}"
+            save_checkpoint(d / "pretrained_model", cfg, ws, model, normalizer)
+            save_training_state(d, step, optimizer, scheduler, rows, rank_rng if ctx.enabled else None)
+            tmp = ckpt_root / "last.tmp"
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(d.name, tmp)
+            os.replace(tmp, last)  # atomic: a crash never leaves 'last' dangling
+            write_curves()
+        ctx.barrier()
 
     def write_curves() -> None:
         if not rows:
@@ -180,7 +206,7 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
         plot_losses(rows, output / "loss.png")
 
     bar = tqdm(range(start_step, train_cfg.steps), initial=start_step, total=train_cfg.steps, desc=f"train {cfg.policy_type}",
-               disable=not progress, dynamic_ncols=True)
+               disable=not progress or not ctx.is_main, dynamic_ncols=True)
     t0, samples, first_loss, loss_val = time.perf_counter(), 0, math.nan, math.nan
     window: list[float] = []
     t_log, samples_log = t0, 0
@@ -189,8 +215,8 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
         for step in bar:
             batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
             batch = normalizer.normalize_batch(batch)
-            loss, info = model(batch)
-            if not torch.isfinite(loss):
+            loss, info = forward(batch)
+            if ctx.any(not torch.isfinite(loss)):  # every rank stops together
                 save(step)
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}; last good state saved in {last}")
             optimizer.zero_grad(set_to_none=True)
@@ -199,13 +225,13 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            samples += batch[ACTION].shape[0]
+            samples += batch[ACTION].shape[0] * ctx.world_size
             loss_val = float(loss.detach())
             window.append(loss_val)
             if math.isnan(first_loss):
                 first_loss = loss_val
             if (step + 1) % train_cfg.log_every == 0 or step + 1 == train_cfg.steps:
-                rows.append({"step": step + 1, "loss": float(np.mean(window)), **info})
+                rows.append({"step": step + 1, **ctx.mean({"loss": float(np.mean(window)), **info})})
                 window.clear()
                 bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", **{k: f"{v:.4f}" for k, v in list(info.items())[:1]})
                 now = time.perf_counter()
@@ -214,7 +240,7 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
                            **{f"lr_group{i}": float(g["lr"]) for i, g in enumerate(optimizer.param_groups) if i},
                            "samples_per_s": (samples - samples_log) / (now - t_log) if now > t_log else 0.0}
                 t_log, samples_log = now, samples
-                for logger in loggers:
+                for logger in loggers if ctx.is_main else ():
                     logger.log(step + 1, metrics)
             if (step + 1) % train_cfg.save_every == 0 and step + 1 != train_cfg.steps:
                 save(step + 1)

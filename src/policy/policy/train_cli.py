@@ -4,11 +4,13 @@
     policy train --dataset data/pick_cube --output outputs/act_demo --config act_demo --resume
     policy train ... --set model.chunk_size=50 --set train.steps=2000
     policy train ... --plugin my_pkg.my_policy --set model.type=my_policy   (a registered plugin type)
+    torchrun --nproc_per_node 2 -m policy.train_cli --dataset ... --output ...   (DDP; batch_size is per rank)
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -66,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from policy.base import load_plugins
     from policy.dataset import DatasetError
+    from policy.distributed import DistributedError
     from policy.train import train
+
+    rank = int(os.environ.get("RANK", "0") or 0)
+    who = f"policy train (rank {rank})" if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else "policy train"
 
     try:
         load_plugins(args.plugin)
@@ -82,17 +88,24 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"unknown train settings {sorted(unknown)}")
         from policy.tracking import Prefixed, close_loggers, open_loggers
 
+        # one W&B run / TensorBoard folder per training: rank 0's (train() logs from rank 0 only)
         loggers = open_loggers(args.output, wandb=args.wandb, tensorboard=args.tensorboard, resume=args.resume,
-                               config={"train": train_raw, "model": model_cfg, "dataset": str(args.dataset)})
+                               config={"train": train_raw, "model": model_cfg, "dataset": str(args.dataset)}
+                               ) if rank == 0 else []
         try:
             result = train(args.dataset, args.output, model_cfg, ws_cfg, TrainConfig(**train_raw),
                            resume=args.resume, progress=not args.no_progress,
                            loggers=[Prefixed(lg, "train/") for lg in loggers])
         finally:
             close_loggers(loggers)   # also when train() failed before its loop (closing twice is harmless)
+    except DistributedError as exc:  # a peer rank died or stalled: not bad input, but no traceback either
+        print(f"{who}: {exc}", file=sys.stderr)
+        return 1
     except (DatasetError, FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
-        print(f"policy train: {exc}", file=sys.stderr)
+        print(f"{who}: {exc}", file=sys.stderr)
         return 2
+    if rank != 0:
+        return 0
     print(f"trained {result.step} steps: loss {result.first_loss:.4f} -> {result.last_loss:.4f}, "
           f"{result.samples_per_s:.1f} samples/s; checkpoint {result.output / 'checkpoints' / 'last'}")
     return 0

@@ -1,6 +1,8 @@
 """Resumable training state without pickle: training_state.safetensors (optimizer tensors, RNG
 states as tensors) + training_state.json (step, optimizer param groups and scalars, scheduler state,
 loss rows). A `training_state.pt` (the old torch.save pickle) is refused, never opened.
+A multi-rank run (policy.distributed) also stores ranks 1..N-1's RNG states (`rank<r>.rng.*` tensors,
+`rank_rng` in the JSON), so a resume restores every rank.
 """
 from __future__ import annotations
 
@@ -51,7 +53,9 @@ def _decode(value: Any) -> Any:
 
 
 def save_training_state(directory: Path, step: int, optimizer: torch.optim.Optimizer, scheduler: Any | None = None,
-                        losses: list[dict] | None = None) -> None:
+                        losses: list[dict] | None = None, rank_rng: list[dict[str, Any]] | None = None) -> None:
+    """rank_rng: every rank's `capture_rng()` (index = rank) of a multi-rank run; rank 0's is the
+    process's own and needs not be given."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     opt = optimizer.state_dict()
@@ -63,21 +67,16 @@ def save_training_state(directory: Path, step: int, optimizer: torch.optim.Optim
                 tensors[f"optimizer.state.{pid}.{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(pid), {})[name] = _encode(value)
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = s
-    np_state = np.random.get_state()
-    tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
-    py_version, py_state, py_gauss = random.getstate()
-    tensors["rng.python"] = torch.tensor(py_state, dtype=torch.int64)
+    rng_json = _put_rng(tensors, "rng.", capture_rng())
+    ranks_json = {str(r): _put_rng(tensors, f"rank{r}.rng.", rng) for r, rng in enumerate(rank_rng or []) if r > 0}
+    if ranks_json:
+        rng_json["ranks"] = ranks_json
     meta = {
         "format": FORMAT, "step": int(step),
         "optimizer": {"param_groups": _encode(opt["param_groups"]), "state_scalars": scalars,
                       "state_ids": [str(k) for k in opt["state"]]},
         "scheduler": None if scheduler is None else _encode(scheduler.state_dict()),
-        "rng": {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
-                "python": [py_version, py_gauss]},
+        "rng": rng_json,
         "losses": losses or [],
     }
     save_file(tensors, str(directory / TENSORS))
@@ -85,7 +84,8 @@ def save_training_state(directory: Path, step: int, optimizer: torch.optim.Optim
 
 
 def load_training_state(directory: Path) -> dict[str, Any]:
-    """{"step", "optimizer" (a state_dict for load_state_dict), "scheduler", "losses", "rng"}."""
+    """{"step", "optimizer" (a state_dict for load_state_dict), "scheduler", "losses", "rng",
+    "rank_rng" (every saved rank's RNG, by rank; [rng] for a 1-process run)}."""
     directory = Path(directory)
     tensors_file, meta_file = directory / TENSORS, directory / META
     if not tensors_file.is_file() or not meta_file.is_file():
@@ -105,18 +105,43 @@ def load_training_state(directory: Path) -> dict[str, Any]:
             entry.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             state[int(pid)] = entry
         optimizer = {"state": state, "param_groups": _decode(meta["optimizer"]["param_groups"])}
-        np_name, np_pos, np_has_gauss, np_gauss = meta["rng"]["numpy"]
-        py_version, py_gauss = meta["rng"]["python"]
-        rng = {"torch": tensors["rng.torch"],
-               "cuda": [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))],
-               "numpy": (np_name, tensors["rng.numpy"].numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss),
-               "python": (py_version, tuple(int(v) for v in tensors["rng.python"].tolist()), py_gauss)}
+        rng = _get_rng(tensors, "rng.", meta["rng"])
+        rank_rng = [rng] + [_get_rng(tensors, f"rank{r}.rng.", meta["rng"]["ranks"][str(r)])
+                            for r in range(1, len(meta["rng"].get("ranks", {})) + 1)]
         return {"step": int(meta["step"]), "optimizer": optimizer, "scheduler": _decode(meta["scheduler"]),
-                "losses": list(meta["losses"]), "rng": rng}
+                "losses": list(meta["losses"]), "rng": rng, "rank_rng": rank_rng}
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{meta_file}: training state is malformed ({exc})") from None
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's torch / CUDA / numpy / python RNG states (what `restore_rng` takes)."""
+    return {"torch": torch.get_rng_state(),
+            "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+            "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _put_rng(tensors: dict[str, torch.Tensor], prefix: str, rng: dict[str, Any]) -> dict[str, Any]:
+    tensors[prefix + "torch"] = rng["torch"]
+    for i, s in enumerate(rng["cuda"]):
+        tensors[f"{prefix}cuda.{i}"] = s
+    np_state = rng["numpy"]
+    tensors[prefix + "numpy"] = torch.from_numpy(np.asarray(np_state[1]).astype(np.int64))
+    py_version, py_state, py_gauss = rng["python"]
+    tensors[prefix + "python"] = torch.tensor(py_state, dtype=torch.int64)
+    return {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python": [py_version, py_gauss]}
+
+
+def _get_rng(tensors: dict[str, torch.Tensor], prefix: str, meta: dict[str, Any]) -> dict[str, Any]:
+    np_name, np_pos, np_has_gauss, np_gauss = meta["numpy"]
+    py_version, py_gauss = meta["python"]
+    cuda = sorted((t for t in tensors if t.startswith(prefix + "cuda.")), key=lambda t: int(t.rsplit(".", 1)[1]))
+    return {"torch": tensors[prefix + "torch"], "cuda": [tensors[k] for k in cuda],
+            "numpy": (np_name, tensors[prefix + "numpy"].numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss),
+            "python": (py_version, tuple(int(v) for v in tensors[prefix + "python"].tolist()), py_gauss)}
 
 
 def restore_rng(rng: dict[str, Any]) -> None:
