@@ -16,6 +16,9 @@ def test_resnet18_matches_torchvision_layout():
 
 
 def test_feature_map_and_frozen_norm_loads_batchnorm_weights():
+    # seeded: with some draws the two float32 evaluation orders differ by more than 1e-5 absolute
+    # after 20 layers; the comparison is about the loaded statistics, not about rounding
+    torch.manual_seed(0)
     trained = ResNet18(norm="batch").eval()
     frozen = ResNet18(norm="frozen").eval()
     for m in trained.modules():  # non-trivial statistics, so the check means something
