@@ -9,8 +9,8 @@ Follower guard (issue 14.3): every command is planned from the *measured* follow
 from the previous command. Point k of a trajectory (time_from_start (k+1)/rate) lies within
 follower_velocity_fraction * max_velocity * (k+1)/rate of the measured arm position, so the follower
 is never asked to move faster than that fraction of its limit, wherever it is. When the previous
-command lies outside that reach (the follower lags or was pushed), the plan starts from the nearest
-point inside it (a re-plan). A follower further than max_follower_deviation from the last command
+command is further from the follower than the step cap plus that reach (it lags or was pushed), the
+first point re-plans from the measured state: the nearest point in the follower's reach. A follower further than max_follower_deviation from the last command
 (pushed faster than it can be followed) makes the controller hold where the follower is and stop:
 acting again needs policy/start. Gripper commands are clamped to the gripper's limits, holds too.
 """
@@ -347,18 +347,29 @@ class PolicyController:
             return self._command(np.stack(targets), measured)
 
     def _command(self, actions: np.ndarray, measured: np.ndarray | None) -> Command:
-        start = self._within_reach(self.last_arm, measured, 1)
-        if not np.array_equal(start, self.last_arm):
-            self.stats["replans"] += 1  # the last command is out of the follower's reach: plan from it
-        arm_pts, prev, limited, clamped, follower_limited = [], start, set(), set(), False
+        """Each point: the action inside the limits, within the step cap of the point before (the last
+        command for the first) and within the follower's reach from the measured state. Where those two
+        bounds do not meet (the follower is further than cap + reach from the last command), the point
+        re-plans from the measured state: the nearest point in the follower's reach."""
+        cap = self.arm_filter.step_cap(self.dt)
+        arm_pts, prev, limited, clamped, follower_limited, replan = [], self.last_arm, set(), set(), False, False
         for k, a in enumerate(actions[:, self.arm_index]):
-            res = self.arm_filter.filter(a, prev, self.dt)
-            point = self._within_reach(res.command, measured, k + 1)
-            follower_limited |= not np.array_equal(point, res.command)
+            res = self.arm_filter.filter(a, None, self.dt)   # finite, inside the limits
+            lo, hi = prev - cap, prev + cap
+            capped = np.clip(res.command, lo, hi)
+            if measured is not None:
+                r = self.reach * (k + 1)
+                lo, hi = np.maximum(lo, measured - r), np.minimum(hi, measured + r)
+                apart = lo > hi
+                if apart.any():
+                    replan = True
+                    lo[apart] = hi[apart] = np.clip(prev, measured - r, measured + r)[apart]
+            point = self.arm_filter.clamp(np.clip(res.command, lo, hi))[0]
+            follower_limited |= not np.array_equal(point, capped)
+            limited.update(n for n, t, c in zip(self.arm_filter.names, res.command, capped) if t != c)
+            clamped.update(res.clamped)
             arm_pts.append(point)
             prev = point
-            limited.update(res.rate_limited)
-            clamped.update(res.clamped)
         grip = self.last_gripper
         if self.gripper_index is not None and self.gripper_filter is not None:
             prev_g = None if grip is None else [grip]
@@ -368,6 +379,8 @@ class PolicyController:
             self.stats["rate_limited"] += 1
         if follower_limited:
             self.stats["follower_limited"] += 1
+        if replan:
+            self.stats["replans"] += 1
         times = self.dt * np.arange(1, len(arm_pts) + 1)
         return Command(np.stack(arm_pts), times, self.last_gripper, rate_limited=sorted(limited),
                        clamped=sorted(clamped), origin=measured)
