@@ -10,9 +10,10 @@ from the previous command. Point k of a trajectory (time_from_start (k+1)/rate) 
 follower_velocity_fraction * max_velocity * (k+1)/rate of the measured arm position, so the follower
 is never asked to move faster than that fraction of its limit, wherever it is. When the previous
 command is further from the follower than the step cap plus that reach (it lags or was pushed), the
-first point re-plans from the measured state: the nearest point in the follower's reach. A follower further than max_follower_deviation from the last command
-(pushed faster than it can be followed) makes the controller hold where the follower is and stop:
-acting again needs policy/start. Gripper commands are clamped to the gripper's limits, holds too.
+first point re-plans from the measured state: the nearest point in the follower's reach. A follower
+further than max_follower_deviation from the last command (pushed faster than it can be followed)
+makes the controller hold where the follower is and stop: acting again needs policy/start. Gripper
+commands are clamped to the gripper's limits, holds too.
 """
 from __future__ import annotations
 
