@@ -11,8 +11,8 @@ follower_velocity_fraction * max_velocity * (k+1)/rate of the measured arm posit
 is never asked to move faster than that fraction of its limit, wherever it is. When the previous
 command is further from the follower than the step cap plus that reach (it lags or was pushed), the
 first point re-plans from the measured state: the nearest point in the follower's reach. A follower
-further than max_follower_deviation from the last command (pushed faster than it can be followed)
-makes the controller hold where the follower is and stop: acting again needs policy/start. Gripper
+further than max_follower_deviation beyond that reach from the last command (pushed faster than it
+can be followed) makes the controller hold where the follower is and stop: acting again needs policy/start. Gripper
 commands are clamped to the gripper's limits, holds too.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ class ControlParams:
     n_action_steps: int = 0  # chunk mode; 0 = whole chunk
     overlap_steps: int = 5
     follower_velocity_fraction: float = 0.9  # reach of a command from the measured state, x max_velocity
-    max_follower_deviation: float = 0.3  # rad; follower further from the last command: hold and stop (0: off)
+    max_follower_deviation: float = 0.3  # rad beyond the reach of the last command: hold and stop (0: off)
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
@@ -300,16 +300,20 @@ class PolicyController:
                        reason=reason, origin=measured)
 
     def _deviation(self, measured: np.ndarray) -> str:
-        """Why the follower is too far from the last command to go on, or ''."""
+        """Why the follower is too far from the last command to go on, or ''. Counted beyond the reach the
+        command was bounded to (the follower may lag it by that much while obeying it), so a lagging or
+        slowly pushed follower is re-planned from, and only one moved away faster stops the policy."""
         limit = self.p.max_follower_deviation
         if limit <= 0:
             return ""
-        dev = np.abs(measured - self.last_arm)
-        j = int(np.argmax(dev))
-        if dev[j] <= limit:
+        off = np.abs(measured - self.last_arm)
+        excess = off - self.reach
+        j = int(np.argmax(excess))
+        if excess[j] <= limit:
             return ""
-        return (f"follower {dev[j]:.3f} rad from the command on {self.spec.joint_names[j]} "
-                f"(max_follower_deviation {limit:g}): holding where it is; call policy/start to act again")
+        return (f"follower {off[j]:.3f} rad from the command on {self.spec.joint_names[j]}, {excess[j]:.3f} rad "
+                f"beyond its reach (max_follower_deviation {limit:g}): holding where it is; call policy/start "
+                "to act again")
 
     def tick(self) -> Command | None:
         """One control period: None while inactive or waiting for the first chunk."""

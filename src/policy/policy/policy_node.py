@@ -47,8 +47,9 @@ PARAMS = ParamTable("policy_node", [
           bounds=(0.001, 1.0)),
     Param("follower_velocity_fraction", 0.9, "every trajectory point lies within this fraction of the velocity "
           "limits times its time_from_start from the measured follower state", bounds=(0.001, 1.0)),
-    Param("max_follower_deviation", 0.3, "follower further than this from the last command (rad, any arm joint): "
-          "hold where it is and stop until policy/start (0: off)", bounds=(0.0, 100.0)),
+    Param("max_follower_deviation", 0.3, "follower further than this (rad, any arm joint) from the last command, "
+          "beyond the one-period reach that command was bounded to: hold where it is and stop until policy/start "
+          "(0: off)", bounds=(0.0, 100.0)),
     Param("limit_margin", 0.01, "distance kept from every joint limit (rad or m)", bounds=(0.0, 1.0)),
     Param("autostart", False, "start acting as soon as every input is there (no policy/start call)"),
 ], summary="runs an ACT checkpoint on one arm behind the follower guard")
