@@ -41,7 +41,7 @@ class ControlParams:
     ensemble_coeff: float = 0.01
     n_action_steps: int = 0  # chunk mode; 0 = whole chunk
     overlap_steps: int = 5
-    follower_velocity_fraction: float = 0.9  # reach of a command from the measured state, x max_velocity
+    follower_velocity_fraction: float = 0.75  # reach of a command from the measured state, x max_velocity
     max_follower_deviation: float = 0.3  # rad beyond the reach of the last command: hold and stop (0: off)
 
     def __post_init__(self) -> None:

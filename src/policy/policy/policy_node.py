@@ -45,7 +45,7 @@ PARAMS = ParamTable("policy_node", [
     Param("stale_timeout_s", 0.5, "hold position when any input is older than this, s", bounds=(0.001, 3600.0)),
     Param("velocity_scale", 0.5, "fraction of the robot's joint velocity limits allowed per step between commands",
           bounds=(0.001, 1.0)),
-    Param("follower_velocity_fraction", 0.9, "every trajectory point lies within this fraction of the velocity "
+    Param("follower_velocity_fraction", 0.75, "every trajectory point lies within this fraction of the velocity "
           "limits times its time_from_start from the measured follower state", bounds=(0.001, 1.0)),
     Param("max_follower_deviation", 0.3, "follower further than this (rad, any arm joint) from the last command, "
           "beyond the one-period reach that command was bounded to: hold where it is and stop until policy/start "
