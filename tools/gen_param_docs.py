@@ -43,6 +43,7 @@ NODES: tuple[NodeDoc, ...] = (
     NodeDoc("sensors.tactile_node", "docs/sensors.md", ("tactile/*.yaml",)),
     NodeDoc("recorder.recorder_node", "docs/recorder.md"),
     NodeDoc("recorder.live_view", "docs/view.md"),
+    NodeDoc("policy.policy_node", "docs/policy.md", ("policy/policy_node.yaml",)),
     NodeDoc("robot_common.drivers.fr3_driver", "docs/drivers.md"),
     NodeDoc("robot_common.drivers.realman_driver", "docs/drivers.md"),
 )
@@ -53,9 +54,7 @@ FOREIGN: tuple[str, ...] = (
     "controllers/*.yaml",            # ros2_control's controller_manager and its controllers
 )
 # Our nodes whose parameters are not in a ParamTable yet (their tables join in their own branches).
-PENDING: tuple[str, ...] = (
-    "policy/node_*.yaml",            # policy_node
-)
+PENDING: tuple[str, ...] = ()
 
 
 def table(node: NodeDoc):

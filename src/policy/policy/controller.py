@@ -4,6 +4,16 @@ action scheduling and the safety stage that turns actions into capped joint comm
 The control tick never waits on the model: it reads whatever chunks the worker has delivered.
 Anything unsafe (stale inputs, NaN joint states, NaN model outputs, no action yet) makes the tick
 return a hold at the last safe command, with the reason, instead of a new target.
+
+Follower guard (issue 14.3): every command is planned from the *measured* follower state, not only
+from the previous command. Point k of a trajectory (time_from_start (k+1)/rate) lies within
+follower_velocity_fraction * max_velocity * (k+1)/rate of the measured arm position, so the follower
+is never asked to move faster than that fraction of its limit, wherever it is. When the previous
+command is further from the follower than the step cap plus that reach (it lags or was pushed), the
+first point re-plans from the measured state: the nearest point in the follower's reach. A follower
+further than max_follower_deviation beyond that reach from the last command (pushed faster than it
+can be followed) makes the controller hold where the follower is and stop: acting again needs policy/start. Gripper
+commands are clamped to the gripper's limits, holds too.
 """
 from __future__ import annotations
 
@@ -32,6 +42,8 @@ class ControlParams:
     ensemble_coeff: float = 0.01
     n_action_steps: int = 0  # chunk mode; 0 = whole chunk
     overlap_steps: int = 5
+    follower_velocity_fraction: float = 0.75  # reach of a command from the measured state, x max_velocity
+    max_follower_deviation: float = 0.3  # rad beyond the reach of the last command: hold and stop (0: off)
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
@@ -42,6 +54,10 @@ class ControlParams:
             raise ValueError(f"execution must be 'ensemble' or 'chunk', got '{self.execution}'")
         if self.stale_timeout_s <= 0:
             raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
+        if not 0.0 < self.follower_velocity_fraction <= 1.0:
+            raise ValueError(f"follower_velocity_fraction must be in (0, 1], got {self.follower_velocity_fraction}")
+        if self.max_follower_deviation < 0:
+            raise ValueError(f"max_follower_deviation must be >= 0, got {self.max_follower_deviation}")
 
 
 @dataclass
@@ -55,6 +71,7 @@ class Command:
     reason: str = ""
     rate_limited: list[str] = field(default_factory=list)
     clamped: list[str] = field(default_factory=list)
+    origin: np.ndarray | None = None  # measured arm state the command was bounded from (None: none fresh)
 
 
 class ObservationBuffer:
@@ -89,6 +106,13 @@ class ObservationBuffer:
         with self._lock:
             if np.all(np.isfinite(vec)):
                 self.vectors[key] = (np.asarray(vec, dtype=np.float32), now)
+
+    def fresh_arm(self, now: float, timeout: float) -> np.ndarray | None:
+        """The measured arm position when it is valid and fresh, else None."""
+        with self._lock:
+            if self.state_fault or self.arm_q is None or now - self.state_time > timeout:
+                return None
+            return self.arm_q.copy()
 
     def problem(self, now: float, image_keys: list[str], vector_keys: list[str], timeout: float) -> str:
         """'' when every input is present, finite and fresh; otherwise why not."""
@@ -151,6 +175,8 @@ class PolicyController:
             g = spec.gripper
             self.gripper_filter = JointSafetyFilter([g.joint], [g.lower], [g.upper], [g.max_velocity],
                                                     params.velocity_scale)
+        # how far a command point may lie from the measured arm state, per period of time_from_start
+        self.reach = params.follower_velocity_fraction * np.asarray(spec.max_velocity, dtype=float) * self.dt
         self.state_names = self._names(policy.state_names, "state")
         self.action_names = self._names(policy.action_names, "action")
         self.arm_index = [self.action_names.index(n) for n in spec.joint_names]
@@ -172,7 +198,8 @@ class PolicyController:
         self.last_arm: np.ndarray | None = None
         self.last_gripper: float | None = None
         self.model_fault = ""
-        self.stats = {"ticks": 0, "holds": 0, "chunks": 0, "nan_chunks": 0, "rate_limited": 0, "inference_s": []}
+        self.stats = {"ticks": 0, "holds": 0, "chunks": 0, "nan_chunks": 0, "rate_limited": 0, "inference_s": [],
+                      "replans": 0, "follower_limited": 0, "deviation_stops": 0}
         self._request = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -211,8 +238,8 @@ class PolicyController:
             self.policy.reset()
             self.obs.clear_history()
             self.step, self.model_fault = 0, ""
-            self.last_arm = self.obs.arm_q.copy()
-            self.last_gripper = self.obs.gripper_q
+            self.last_arm = self.arm_filter.clamp(self.obs.arm_q.copy())[0]
+            self.last_gripper = self._clamp_gripper(self.obs.gripper_q)
             self.active = True
         self._ensure_worker()
         self._request.set()
@@ -222,7 +249,9 @@ class PolicyController:
         with self._lock:
             was = self.active
             self.active = False
-        return self._hold("stopped") if was and self.last_arm is not None else None
+        if not was or self.last_arm is None:
+            return None
+        return self._hold("stopped", self.obs.fresh_arm(self.clock(), self.p.stale_timeout_s))
 
     # --- worker -----------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
@@ -273,9 +302,41 @@ class PolicyController:
             self.stats["chunks"] += 1
 
     # --- tick -------------------------------------------------------------------------------
-    def _hold(self, reason: str) -> Command:
+    def _clamp_gripper(self, value: float | None) -> float | None:
+        if value is None or self.spec.gripper is None:
+            return value
+        return float(np.clip(value, self.spec.gripper.lower, self.spec.gripper.upper))
+
+    def _within_reach(self, q: np.ndarray, measured: np.ndarray | None, periods: int) -> np.ndarray:
+        """q moved into the follower's reach after `periods` periods from `measured`, then into the limits."""
+        if measured is not None:
+            r = self.reach * periods
+            q = np.clip(q, measured - r, measured + r)
+        return self.arm_filter.clamp(q)[0]
+
+    def _hold(self, reason: str, measured: np.ndarray | None = None) -> Command:
+        """Stay at the last command, moved within the follower's reach when its state is known."""
         self.stats["holds"] += 1
-        return Command(self.last_arm[None, :].copy(), np.array([self.dt]), self.last_gripper, hold=True, reason=reason)
+        self.last_arm = self._within_reach(self.last_arm, measured, 1)
+        self.last_gripper = self._clamp_gripper(self.last_gripper)
+        return Command(self.last_arm[None, :].copy(), np.array([self.dt]), self.last_gripper, hold=True,
+                       reason=reason, origin=measured)
+
+    def _deviation(self, measured: np.ndarray) -> str:
+        """Why the follower is too far from the last command to go on, or ''. Counted beyond the reach the
+        command was bounded to (the follower may lag it by that much while obeying it), so a lagging or
+        slowly pushed follower is re-planned from, and only one moved away faster stops the policy."""
+        limit = self.p.max_follower_deviation
+        if limit <= 0:
+            return ""
+        off = np.abs(measured - self.last_arm)
+        excess = off - self.reach
+        j = int(np.argmax(excess))
+        if excess[j] <= limit:
+            return ""
+        return (f"follower {off[j]:.3f} rad from the command on {self.spec.joint_names[j]}, {excess[j]:.3f} rad "
+                f"beyond its reach (max_follower_deviation {limit:g}): holding where it is; call policy/start "
+                "to act again")
 
     def tick(self) -> Command | None:
         """One control period: None while inactive or waiting for the first chunk."""
@@ -287,9 +348,18 @@ class PolicyController:
             step = self.step
             self.step += 1
             problem = self.obs.problem(now, self.image_keys, self.vector_keys, self.p.stale_timeout_s)
+            measured = self.obs.fresh_arm(now, self.p.stale_timeout_s)
+            if measured is not None:
+                deviated = self._deviation(measured)
+                if deviated:
+                    self.active = False
+                    self.stats["deviation_stops"] += 1
+                    self.scheduler.reset()
+                    self.last_arm = measured.copy()
+                    return self._hold(deviated, measured)
             if problem or self.model_fault:
                 self.scheduler.reset()  # predictions from before the fault are not resumed
-                return self._hold(problem or self.model_fault)
+                return self._hold(problem or self.model_fault, measured)
             self.obs.record(self.image_keys, self.vector_keys, self.env_key)
             self.scheduler.advance(step)
             if self.scheduler.needs_inference(step):
@@ -301,23 +371,45 @@ class PolicyController:
                     break
                 targets.append(a)
             if not targets:
-                return None if self.stats["chunks"] == 0 else self._hold("no action available (inference late)")
-            return self._command(np.stack(targets))
+                return None if self.stats["chunks"] == 0 else self._hold("no action available (inference late)",
+                                                                           measured)
+            return self._command(np.stack(targets), measured)
 
-    def _command(self, actions: np.ndarray) -> Command:
-        arm_pts, prev, limited, clamped = [], self.last_arm, set(), set()
-        for a in actions[:, self.arm_index]:
-            res = self.arm_filter.filter(a, prev, self.dt)
-            arm_pts.append(res.command)
-            prev = res.command
-            limited.update(res.rate_limited)
+    def _command(self, actions: np.ndarray, measured: np.ndarray | None) -> Command:
+        """Each point: the action inside the limits, within the step cap of the point before (the last
+        command for the first) and within the follower's reach from the measured state. Where those two
+        bounds do not meet (the follower is further than cap + reach from the last command), the point
+        re-plans from the measured state: the nearest point in the follower's reach."""
+        cap = self.arm_filter.step_cap(self.dt)
+        arm_pts, prev, limited, clamped, follower_limited, replan = [], self.last_arm, set(), set(), False, False
+        for k, a in enumerate(actions[:, self.arm_index]):
+            res = self.arm_filter.filter(a, None, self.dt)   # finite, inside the limits
+            lo, hi = prev - cap, prev + cap
+            capped = np.clip(res.command, lo, hi)
+            if measured is not None:
+                r = self.reach * (k + 1)
+                lo, hi = np.maximum(lo, measured - r), np.minimum(hi, measured + r)
+                apart = lo > hi
+                if apart.any():
+                    replan = True
+                    lo[apart] = hi[apart] = np.clip(prev, measured - r, measured + r)[apart]
+            point = self.arm_filter.clamp(np.clip(res.command, lo, hi))[0]
+            follower_limited |= not np.array_equal(point, capped)
+            limited.update(n for n, t, c in zip(self.arm_filter.names, res.command, capped) if t != c)
             clamped.update(res.clamped)
+            arm_pts.append(point)
+            prev = point
         grip = self.last_gripper
         if self.gripper_index is not None and self.gripper_filter is not None:
             prev_g = None if grip is None else [grip]
             grip = float(self.gripper_filter.filter([actions[0, self.gripper_index]], prev_g, self.dt).command[0])
-        self.last_arm, self.last_gripper = arm_pts[0], grip
+        self.last_arm, self.last_gripper = arm_pts[0], self._clamp_gripper(grip)
         if limited:
             self.stats["rate_limited"] += 1
+        if follower_limited:
+            self.stats["follower_limited"] += 1
+        if replan:
+            self.stats["replans"] += 1
         times = self.dt * np.arange(1, len(arm_pts) + 1)
-        return Command(np.stack(arm_pts), times, grip, rate_limited=sorted(limited), clamped=sorted(clamped))
+        return Command(np.stack(arm_pts), times, self.last_gripper, rate_limited=sorted(limited),
+                       clamped=sorted(clamped), origin=measured)

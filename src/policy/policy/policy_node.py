@@ -1,42 +1,60 @@
 """`policy policy_node`: runs a trained ACT checkpoint and streams joint trajectories.
 
-Subscribes /joint_states, the cameras its checkpoint was trained on (/cameras/<name>/image_raw)
-tactile vectors (/tactile/<name>/wrench or contact_area) and object poses (/sim/<name>_pose); publishes
-/arm_controller/joint_trajectory (several future points, so the JTC interpolates) and
-/gripper_controller/commands; serves /policy/start and /policy/stop; reports on /policy/status
-(std_msgs/String, JSON). Inference runs in a worker thread; the control timer never waits on it.
+Subscribes joint_states, the cameras its checkpoint was trained on (cameras/<name>/image_raw),
+tactile vectors (tactile/<name>/wrench or contact_area) and object poses (sim/<name>_pose); publishes
+<arm controller>/joint_trajectory (several future points, so the JTC interpolates),
+<gripper controller>/commands and ~/command_origin (the measured arm state each trajectory was
+bounded from: position, and velocity = what its first point implies); serves policy/start and
+policy/stop; reports on policy/status (std_msgs/String, JSON). Every name is relative: a namespace
+moves the whole stack. Inference runs in a worker thread; the control timer never waits on it.
+The follower guard (policy.controller) bounds every command from the measured follower state.
 """
 from __future__ import annotations
 
 import json
-import sys
 import time
+from pathlib import Path
 
 import numpy as np
+from rclpy.node import Node
+
+from robot_common.node_main import run_node
+from robot_common.params import Param, ParamTable
 
 POSE_PREFIX = "observation.pose."
-PARAMS = {
-    "robot": ("so101", "robot name in config/robots (fr3, rm65, rm75, so101)"),
-    "checkpoint": ("", "checkpoint folder: ours (policy train) or a LeRobot ACT pretrained_model"),
-    "device": ("cpu", "torch device for inference (cpu, cuda, cuda:1)"),
-    "torch_threads": (2, "torch intra-op threads for inference (0 = torch default)"),
-    "control_rate_hz": (30.0, "command rate, Hz"),
-    "execution": ("ensemble", "ensemble: temporal ensembling; chunk: chunk by chunk with overlap blend"),
-    "ensemble_coeff": (0.01, "temporal ensembling k: weights exp(-k i), i = 0 for the oldest chunk"),
-    "n_action_steps": (0, "chunk mode: steps executed from each chunk (0 = checkpoint's n_action_steps)"),
-    "overlap_steps": (5, "chunk mode: steps blended linearly from the old into the new chunk"),
-    "trajectory_points": (5, "future points per JointTrajectory (time_from_start k / rate)"),
-    "camera_topic_template": ("/cameras/{name}/image_raw", "image topic for feature observation.images.<name>"),
-    "camera_remap": ([""], "'<feature camera>=<camera name or /full/topic>' entries when names differ"),
-    "tactile_topic_template": ("/tactile/{name}", "prefix of tactile topics for observation.tactile.<name>"),
-    "pose_topic_template": ("/sim/{name}_pose", "geometry_msgs/PoseStamped topic for feature observation.pose.<name> "
-                            "(an object tracker's on hardware, e.g. /tracker/{name}/pose)"),
-    "joint_states_topic": ("/joint_states", "follower joint state topic"),
-    "stale_timeout_s": (0.5, "hold position when any input is older than this, s"),
-    "velocity_scale": (0.5, "fraction of the robot's joint velocity limits allowed per step"),
-    "limit_margin": (0.01, "distance kept from every joint limit (rad or m)"),
-    "autostart": (False, "start acting as soon as every input is there (no /policy/start call)"),
-}
+NORMALISATION_MODES = ("MEAN_STD", "MIN_MAX", "IDENTITY")
+PARAMS = ParamTable("policy_node", [
+    Param("robot", "so101", "robot name in config/robots (fr3, rm65, rm75, so101)"),
+    Param("checkpoint", "", "checkpoint folder: ours (policy train) or a LeRobot ACT pretrained_model"),
+    Param("device", "cpu", "torch device for inference (cpu, cuda, cuda:1)"),
+    Param("torch_threads", 2, "torch intra-op threads for inference (0 = torch default)", bounds=(0, 256)),
+    Param("control_rate_hz", 30.0, "command rate, Hz", bounds=(1.0, 1000.0)),
+    Param("execution", "ensemble", "ensemble: temporal ensembling; chunk: chunk by chunk with overlap blend",
+          choices=("ensemble", "chunk")),
+    Param("ensemble_coeff", 0.01, "temporal ensembling k: weights exp(-k i), i = 0 for the oldest chunk"),
+    Param("n_action_steps", 0, "chunk mode: steps executed from each chunk (0 = checkpoint's n_action_steps)",
+          bounds=(0, 100000)),
+    Param("overlap_steps", 5, "chunk mode: steps blended linearly from the old into the new chunk", bounds=(0, 100000)),
+    Param("trajectory_points", 5, "future points per JointTrajectory (time_from_start k / rate)", bounds=(1, 1000)),
+    Param("camera_topic_template", "cameras/{name}/image_raw", "image topic for feature observation.images.<name>"),
+    Param("camera_remap", [""], "'<feature camera>=<camera name or /full/topic>' entries when names differ"),
+    Param("compressed_cameras", [""], "feature cameras (e.g. front) subscribed as <topic>/compressed (JPEG, "
+          "sensor_msgs/CompressedImage) instead of raw: a policy on another host than its cameras"),
+    Param("tactile_topic_template", "tactile/{name}", "prefix of tactile topics for observation.tactile.<name>"),
+    Param("pose_topic_template", "sim/{name}_pose", "geometry_msgs/PoseStamped topic for feature "
+          "observation.pose.<name> (an object tracker's on hardware, e.g. tracker/{name}/pose)"),
+    Param("joint_states_topic", "joint_states", "follower joint state topic"),
+    Param("stale_timeout_s", 0.5, "hold position when any input is older than this, s", bounds=(0.001, 3600.0)),
+    Param("velocity_scale", 0.5, "fraction of the robot's joint velocity limits allowed per step between commands",
+          bounds=(0.001, 1.0)),
+    Param("follower_velocity_fraction", 0.75, "every trajectory point lies within this fraction of the velocity "
+          "limits times its time_from_start from the measured follower state", bounds=(0.001, 1.0)),
+    Param("max_follower_deviation", 0.3, "follower further than this (rad, any arm joint) from the last command, "
+          "beyond the one-period reach that command was bounded to: hold where it is and stop until policy/start "
+          "(0: off)", bounds=(0.0, 100.0)),
+    Param("limit_margin", 0.01, "distance kept from every joint limit (rad or m)", bounds=(0.0, 1.0)),
+    Param("autostart", False, "start acting as soon as every input is there (no policy/start call)"),
+], summary="runs an ACT checkpoint on one arm behind the follower guard")
 
 
 def camera_topics(image_keys: list[str], template: str, remap: list[str]) -> dict[str, str]:
@@ -60,29 +78,67 @@ def camera_topics(image_keys: list[str], template: str, remap: list[str]) -> dic
     return out
 
 
-class PolicyNode:
-    def __init__(self, args: list[str] | None = None) -> None:
-        import rclpy
-        from rcl_interfaces.msg import ParameterDescriptor
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import Image, JointState
+def check_checkpoint(path: str | Path) -> Path:
+    """The checkpoint's pretrained_model folder, or CheckpointError naming the bad file and why
+    (what the loader would otherwise report as a traceback: a model file that is not safetensors,
+    a normalisation mode it does not know)."""
+    from safetensors import safe_open
+
+    from policy.checkpoint import CheckpointError, resolve_checkpoint_dir
+
+    directory = resolve_checkpoint_dir(path)
+    cfg_file = directory / "config.json"
+    try:
+        data = json.loads(cfg_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg_file}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{cfg_file}: not a JSON object")
+    mapping = data.get("normalization_mapping") or {}
+    if not isinstance(mapping, dict):
+        raise CheckpointError(f"{cfg_file}: normalization_mapping is not an object")
+    for feature, mode in mapping.items():
+        if mode not in NORMALISATION_MODES:
+            raise CheckpointError(f"{cfg_file}: unknown normalisation mode {mode!r} for {feature} "
+                                  f"(known: {', '.join(NORMALISATION_MODES)})")
+    for f in [directory / "model.safetensors", *sorted(directory.glob("*.safetensors"))]:
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            raise CheckpointError(f"{f}: not a safetensors file ({' '.join(str(exc).split())})") from None
+    return directory
+
+
+def load_policy(path: str | Path, device: str):
+    """The checkpoint's policy (any registered type) behind a PolicyRunner; any problem is a one-line
+    CheckpointError naming the file."""
+    from policy.checkpoint import CheckpointError
+    from policy.inference import PolicyRunner
+
+    directory = check_checkpoint(path)
+    try:
+        return PolicyRunner.from_checkpoint(directory, device=device)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch and the loader's own errors: bad input, not a bug here
+        raise CheckpointError(f"{directory}: cannot load the checkpoint: {' '.join(str(exc).split())}") from None
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy_node", **kwargs)
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import JointState
         from std_msgs.msg import Float64MultiArray, String
         from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory
 
+        from policy.camera_inputs import subscribe_camera
         from policy.controller import ControlParams, PolicyController
-        from policy.inference import PolicyRunner
         from robot_common.spec import load_robot_spec
 
-        rclpy.init(args=args)
-        self.rclpy = rclpy
-        self.node = node = rclpy.create_node("policy_node")
-        p = {}
-        for name, (default, desc) in PARAMS.items():
-            descriptor = ParameterDescriptor(description=desc, dynamic_typing=isinstance(default, list))
-            value = node.declare_parameter(name, default, descriptor).value
-            p[name] = [str(v) for v in (value or [])] if isinstance(default, list) else value
-        self.p = p
+        self.p = p = PARAMS.declare(self)
         if not p["checkpoint"]:
             raise ValueError("parameter 'checkpoint' is empty: pass -p checkpoint:=<folder> (launch: checkpoint:=...)")
         if p["torch_threads"]:
@@ -90,41 +146,49 @@ class PolicyNode:
 
             torch.set_num_threads(int(p["torch_threads"]))
         self.spec = spec = load_robot_spec(p["robot"])
-        policy = PolicyRunner.from_checkpoint(p["checkpoint"], device=p["device"])
+        policy = load_policy(p["checkpoint"], p["device"])
         params = ControlParams(
             rate_hz=float(p["control_rate_hz"]), trajectory_points=int(p["trajectory_points"]),
             stale_timeout_s=float(p["stale_timeout_s"]), velocity_scale=float(p["velocity_scale"]),
             limit_margin=float(p["limit_margin"]), execution=p["execution"],
             ensemble_coeff=float(p["ensemble_coeff"]), n_action_steps=int(p["n_action_steps"]),
             overlap_steps=int(p["overlap_steps"]),
+            follower_velocity_fraction=float(p["follower_velocity_fraction"]),
+            max_follower_deviation=float(p["max_follower_deviation"]),
         )
         self.ctl = ctl = PolicyController(spec, policy, params, clock=self._now)
         self.topics = camera_topics(ctl.image_keys, p["camera_topic_template"], p["camera_remap"])
 
         reliable = QoSProfile(depth=10)
-        self.pub_traj = node.create_publisher(JointTrajectory, f"/{spec.arm_controller}/joint_trajectory", reliable)
-        self.pub_grip = node.create_publisher(Float64MultiArray, f"/{spec.gripper_controller}/commands", reliable)
-        self.pub_status = node.create_publisher(String, "/policy/status", reliable)
-        node.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, reliable)
-        for key, topic in self.topics.items():
-            node.create_subscription(Image, topic, lambda m, k=key: self._on_image(k, m), qos_profile_sensor_data)
+        self.pub_traj = self.create_publisher(JointTrajectory, f"{spec.arm_controller}/joint_trajectory", reliable)
+        self.pub_grip = self.create_publisher(Float64MultiArray, f"{spec.gripper_controller}/commands", reliable)
+        self.pub_origin = self.create_publisher(JointState, "~/command_origin", reliable)
+        self.pub_status = self.create_publisher(String, "policy/status", reliable)
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, reliable)
+        jpeg = {c for c in p["compressed_cameras"] if c}
+        unknown = jpeg - {k.split(".")[-1] for k in self.topics}
+        if unknown:
+            raise ValueError(f"compressed_cameras names cameras the checkpoint does not use: {sorted(unknown)}")
+        for key, topic in self.topics.items():   # raw or JPEG, the controller gets the same RGB array
+            subscribe_camera(self, topic, lambda img, m, k=key: self.ctl.obs.update_image(k, img, self._now()),
+                             compressed=key.split(".")[-1] in jpeg, on_error=lambda e, k=key: self._report(f"{k}: {e}"))
         self._subscribe_vectors(p["tactile_topic_template"], p["pose_topic_template"])
-        node.create_service(Trigger, "/policy/start", self._on_start)
-        node.create_service(Trigger, "/policy/stop", self._on_stop)
-        self.timer = node.create_timer(1.0 / params.rate_hz, self._on_timer)
-        self.status_timer = node.create_timer(1.0, self._publish_status)
-        self._Float64MultiArray, self._String = Float64MultiArray, String
+        self.create_service(Trigger, "policy/start", self._on_start)
+        self.create_service(Trigger, "policy/stop", self._on_stop)
+        self.timer = self.create_timer(1.0 / params.rate_hz, self._on_timer)
+        self.status_timer = self.create_timer(1.0, self._publish_status)
+        self._msgs = (Float64MultiArray, String, JointState)
         self._last_reason, self._last_report = "", 0.0
-        self.tick_late = []  # timer start lateness (s), for the deadline report
-        self._next_tick = None
-        node.get_logger().info(
+        self.tick_late: list[float] = []  # timer start lateness (s), for the deadline report
+        self._next_tick: float | None = None
+        self.get_logger().info(
             f"{policy.policy_type} from {policy.ckpt.path} ({policy.ckpt.source}), robot {spec.name}, cameras {self.topics}, "
-            f"{params.execution} at {params.rate_hz:g} Hz; call /policy/start"
+            f"{params.execution} at {params.rate_hz:g} Hz; call policy/start"
             + (" (autostart)" if p["autostart"] else "")
         )
 
     def _now(self) -> float:
-        return self.node.get_clock().now().nanoseconds * 1e-9
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # --- inputs -----------------------------------------------------------------------------
     def _on_joint_state(self, msg) -> None:
@@ -133,21 +197,6 @@ class PolicyNode:
             self.ctl.obs.state_fault = f"joint_states has {len(msg.name)} names but {pos.size} positions"
             return
         self.ctl.on_joint_state(dict(zip(msg.name, pos)), self._now())
-
-    def _on_image(self, key: str, msg) -> None:
-        from robot_common.conversions import image_to_numpy
-
-        try:
-            img = image_to_numpy(msg)
-        except ValueError as exc:
-            self._report(f"{key}: {exc}")
-            return
-        if msg.encoding == "bgr8":
-            img = img[:, :, ::-1]
-        if img.ndim != 3 or img.shape[2] != 3:
-            self._report(f"{key}: need an RGB image, got encoding {msg.encoding}")
-            return
-        self.ctl.obs.update_image(key, img, self._now())
 
     def _subscribe_vectors(self, tactile_template: str, pose_template: str) -> None:
         """The environment-state inputs: object poses (7 values each) and tactile vectors."""
@@ -164,7 +213,7 @@ class PolicyNode:
         for key in poses:
             topic = pose_template.format(name=key[len(POSE_PREFIX):])
 
-            self.node.create_subscription(
+            self.create_subscription(
                 PoseStamped, topic, lambda m, k=key: self.ctl.obs.update_vector(k, pose_to_array(m), self._now()), reliable)
         if len(tactile) > 1 and total != 3 * len(tactile):
             raise ValueError(f"tactile features {tactile} ({total} values): with several sensors each must be a "
@@ -176,7 +225,7 @@ class PolicyNode:
                 raise ValueError(f"{key} has {dim} values; the node reads contact_area (1) or wrench (3 or 6)")
             base = tactile_template.format(name=name)
             if dim == 1:
-                self.node.create_subscription(Float32, f"{base}/contact_area",
+                self.create_subscription(Float32, f"{base}/contact_area",
                                               lambda m, k=key: self.ctl.obs.update_vector(k, np.array([m.data]), self._now()),
                                               reliable)
             else:
@@ -187,12 +236,12 @@ class PolicyNode:
                     v = [f.x, f.y, f.z] + ([t.x, t.y, t.z] if six else [])
                     self.ctl.obs.update_vector(k, np.array(v), self._now())
 
-                self.node.create_subscription(WrenchStamped, f"{base}/wrench", cb, reliable)
+                self.create_subscription(WrenchStamped, f"{base}/wrench", cb, reliable)
 
     # --- services ---------------------------------------------------------------------------
     def _on_start(self, request, response):
         response.success, response.message = self.ctl.start()
-        self.node.get_logger().info(response.message)
+        self.get_logger().info(response.message)
         return response
 
     def _on_stop(self, request, response):
@@ -200,7 +249,7 @@ class PolicyNode:
         if cmd is not None:
             self._publish(cmd)
         response.success, response.message = True, "policy stopped"
-        self.node.get_logger().info(response.message)
+        self.get_logger().info(response.message)
         return response
 
     # --- control ----------------------------------------------------------------------------
@@ -228,14 +277,20 @@ class PolicyNode:
     def _publish(self, cmd) -> None:
         from robot_common.conversions import make_trajectory
 
+        float_array, _, joint_state = self._msgs
         self.pub_traj.publish(make_trajectory(self.spec.joint_names, cmd.arm, cmd.times))
         if cmd.gripper is not None:
-            self.pub_grip.publish(self._Float64MultiArray(data=[float(cmd.gripper)]))
+            self.pub_grip.publish(float_array(data=[float(cmd.gripper)]))
+        if cmd.origin is not None:
+            origin = joint_state(name=list(self.spec.joint_names), position=[float(v) for v in cmd.origin],
+                                 velocity=[float(v) for v in (cmd.arm[0] - cmd.origin) / cmd.times[0]])
+            origin.header.stamp = self.get_clock().now().to_msg()
+            self.pub_origin.publish(origin)
 
     def _report(self, reason: str) -> None:
         now = time.monotonic()
         if reason != self._last_reason or now - self._last_report > 2.0:
-            self.node.get_logger().warning(reason)
+            self.get_logger().warning(reason)
             self._last_reason, self._last_report = reason, now
 
     def _publish_status(self) -> None:
@@ -245,46 +300,25 @@ class PolicyNode:
         status = {
             "active": self.ctl.active, "ticks": s["ticks"], "holds": s["holds"], "chunks": s["chunks"],
             "nan_chunks": s["nan_chunks"], "rate_limited_ticks": s["rate_limited"],
+            "replans": s["replans"], "follower_limited_ticks": s["follower_limited"],
+            "deviation_stops": s["deviation_stops"],
             "last_problem": self._last_reason,
             "inference_ms_p50": float(np.percentile(inf, 50)) if inf.size else None,
             "tick_late_ms_p99": float(np.percentile(late, 99)) if late.size else None,
             "deadline_misses": int(np.sum(np.asarray(self.tick_late) > 1.0 / self.ctl.p.rate_hz)),
         }
-        self.pub_status.publish(self._String(data=json.dumps(status)))
+        self.pub_status.publish(self._msgs[1](data=json.dumps(status)))
 
-    def spin(self) -> None:
-        # Single-threaded on purpose: every callback is short (inference runs in the controller's
-        # worker thread), and rclpy's MultiThreadedExecutor spent most of a core on its own
-        # bookkeeping, starving inference and delaying joint_states by up to a second on 2 cores.
-        from rclpy.executors import SingleThreadedExecutor
-
-        executor = SingleThreadedExecutor()
-        executor.add_node(self.node)
-        try:
-            executor.spin()
-        finally:
-            self.ctl.shutdown()
+    def destroy_node(self) -> None:
+        self.ctl.shutdown()  # the inference worker stops before the context goes away
+        super().destroy_node()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from rclpy.executors import ExternalShutdownException
-
+def main(args: list[str] | None = None) -> int:
     from policy.checkpoint import CheckpointError
 
-    try:
-        node = PolicyNode(argv if argv is not None else sys.argv)
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"policy_node: {exc}", file=sys.stderr)
-        return 2
-    try:
-        node.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.node.destroy_node()
-        node.rclpy.try_shutdown()
-    return 0
+    return run_node(PolicyNode, args, errors=(CheckpointError,), name="policy_node")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
