@@ -38,7 +38,7 @@ def _bad_json(folder: Path) -> tuple[Path, str, str]:
 
 def _unknown_type(folder: Path) -> tuple[Path, str, str]:
     _edit_config(folder, type="diffusion")
-    return folder, "config.json", "'diffusion' policy"
+    return folder, "config.json", "policy type 'diffusion'"
 
 
 def _unknown_normalisation(folder: Path) -> tuple[Path, str, str]:
