@@ -20,7 +20,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robot_common.conversions import joint_state_to_arrays, make_joint_state, numpy_to_image
 from robot_common.testing import NodeProcess, python_module_cmd, wait_for
-from tests.drivers.fr3_stack import NAMES, SPEC, Fr3Stack, wait_quiet
+from tests.drivers.fr3_stack import NAMES, SPEC, Fr3Stack, loaded_speed, wait_quiet
 from tests.drivers.test_fr3_driver import commanded_motion_within_limits
 
 HOST = "127.0.0.57"
@@ -31,9 +31,20 @@ SMALL_MODEL = {"chunk_size": 10, "n_action_steps": 10, "dim_model": 64, "n_heads
                "dropout": 0.0, "optimizer_lr": 2e-3, "optimizer_lr_backbone": 2e-3}   # a seconds-to-train ACT
 
 
+# teleop and the policy node run niced: without SCHED_FIFO for the driver's loop (containers refuse it
+# even to root) they would take the 2 cores from the 1 kHz loop long enough for the 20 lost packets
+# a real FR3 aborts at; niceness can always be raised, and a robot's computer would give the loop
+# real-time priority instead
+NICE = ["nice", "-n", "15"]
+
+
+def driver_status(fr3: Fr3Stack) -> str:
+    return f"driver status: {[m.data for _, m in fr3.status][-3:]}"
+
+
 @pytest.fixture(scope="module")
 def fr3(tmp_path_factory):
-    stack = Fr3Stack(tmp_path_factory.mktemp("fr3_pipeline"), HOST)
+    stack = Fr3Stack(tmp_path_factory.mktemp("fr3_pipeline"), HOST, speed=loaded_speed())
     yield stack
     code = stack.close()
     assert code == 0, f"fr3_driver exited with {code}{stack.log()}"
@@ -65,7 +76,7 @@ def test_teleop_drives_the_fr3_through_the_driver(fr3, tmp_path):
     thread = threading.Thread(target=stream, daemon=True)
     thread.start()
     # (leader.stale_after: this process's leader thread shares its GIL with the probe on a loaded machine)
-    teleop = NodeProcess(python_module_cmd("teleop.teleop_node", "--ros-args", "-p", "robot:=fr3",
+    teleop = NodeProcess(NICE + python_module_cmd("teleop.teleop_node", "--ros-args", "-p", "robot:=fr3",
                                            "-p", "leader.type:=topic", "-p", "leader.stale_after:=2.0"),
                          tmp_path / "teleop.log")
     try:
@@ -94,7 +105,7 @@ def test_teleop_drives_the_fr3_through_the_driver(fr3, tmp_path):
         best = score if best is None or score[0] < best[0] else best
     rms, worst, lag = best
     print(f"teleop through fr3_driver: rms {rms:.4f} rad, max {worst:.4f} rad at lag {lag * 1e3:.0f} ms (simulated)")
-    assert rms < 0.02 and worst < 0.08, best
+    assert rms < 0.02 and worst < 0.08, (best, driver_status(fr3))
     assert np.ptp(q[keep], axis=0).min() > 0.3      # every joint swept (AMP 0.2-0.4 rad each way)
     assert g[keep].max() - g[keep].min() > 0.02, "the Franka Hand did not follow the leader's gripper"
     assert fr3.texts()[-1].startswith("running"), fr3.texts()[-1]
@@ -132,7 +143,7 @@ def test_the_policy_node_drives_the_fr3_through_the_driver(fr3, fr3_checkpoint, 
 
     thread = threading.Thread(target=camera, daemon=True)
     thread.start()
-    policy = NodeProcess(python_module_cmd(
+    policy = NodeProcess(NICE + python_module_cmd(
         "policy.policy_node", "--ros-args", "-p", "robot:=fr3", "-p", f"checkpoint:={fr3_checkpoint}",
         "-p", "torch_threads:=1", "-p", "velocity_scale:=0.3", "-p", "stale_timeout_s:=1.0"), tmp_path / "policy.log")
     try:
@@ -158,7 +169,7 @@ def test_the_policy_node_drives_the_fr3_through_the_driver(fr3, fr3_checkpoint, 
     report = json.loads(status[-1][1].data)
     assert report["chunks"] >= 3 and report["nan_chunks"] == 0, report
     q = joint_state_to_arrays(fr3.js[-1][1], NAMES)[0]
-    assert np.abs(q - q0).max() > 0.02, "the FR3 never moved"
+    assert np.abs(q - q0).max() > 0.02, f"the FR3 never moved; {driver_status(fr3)}"
     assert fr3.now() > t0
     commanded_motion_within_limits(fr3, m)            # what the driver sent the robot stayed legal
     assert fr3.texts()[-1].startswith("running"), fr3.texts()[-1]
