@@ -28,13 +28,14 @@ def child(args: argparse.Namespace) -> None:
 
     from policy.dataset import LeRobotChunkDataset
     from policy.distributed import FrameSampler
+    from policy.frames import worker_context
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     data = LeRobotChunkDataset(args.child, chunk_size=20, cache_frames=args.mode == "cached")
     t_open = time.perf_counter() - t0
     loader = DataLoader(data, batch_size=8, sampler=FrameSampler(len(data), 8, seed=0), num_workers=args.workers,
-                        drop_last=True)
+                        drop_last=True, multiprocessing_context=worker_context(args.workers))
     batches = iter(loader)
     next(batches)  # workers started, first decode done
     t1, n = time.perf_counter(), 0

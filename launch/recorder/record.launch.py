@@ -25,8 +25,9 @@ from robot_common.launch_support import (
     required,
     value,
 )
+from robot_common.paths import list_configs
 
-SETUPS = ["sim", "real"]
+SETUPS = list_configs("recorder")   # config/recorder/<setup>.yaml: sim, real, real_compressed, a user's own
 RECORDER_PARAMS = {"session_dir": str, "output_root": str, "task": str, "operator": str, "max_episode_s": float,
                    "min_free_disk_gb": float}
 

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 
 from policy.config import TrainConfig
 from policy.dataset import DatasetError, LeRobotChunkDataset, decode_video
+from policy.frames import worker_context
 from policy.synthetic_dataset import write_dataset
 
 CAMS = ("front", "wrist")
@@ -44,7 +45,8 @@ def test_streamed_history_and_workers_match_cached(dataset):
     cached, streamed = _open(dataset, True, n_obs_steps=3), _open(dataset, False, n_obs_steps=3)
     idx = [0, 1, 22, 41, 59]
     want = [cached[i] for i in idx]
-    loader = DataLoader(torch.utils.data.Subset(streamed, idx), batch_size=len(idx), num_workers=2)
+    loader = DataLoader(torch.utils.data.Subset(streamed, idx), batch_size=len(idx), num_workers=2,
+                        multiprocessing_context=worker_context(2))
     got = next(iter(loader))
     for k in want[0]:
         assert torch.equal(torch.stack([w[k] for w in want]), got[k]), k
@@ -66,17 +68,17 @@ def test_training_streamed_with_workers_equals_training_cached(tmp_path, dataset
     ends with bit-identical parameters to a cached one (same frames, same batches, same maths)."""
     from safetensors.torch import load_file
 
-    import policy.train
     from policy.train import train
 
     opened = []
 
-    class Spy(LeRobotChunkDataset):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            opened.append(self.cache_frames)
+    init = LeRobotChunkDataset.__init__
 
-    monkeypatch.setattr(policy.train, "LeRobotChunkDataset", Spy)
+    def spy(self, *args, **kwargs) -> None:   # on the class itself: spawned workers unpickle the real class
+        init(self, *args, **kwargs)
+        opened.append(self.cache_frames)
+
+    monkeypatch.setattr(LeRobotChunkDataset, "__init__", spy)
 
     model = {"chunk_size": 5, "n_action_steps": 5, "dim_model": 32, "n_heads": 2, "dim_feedforward": 64,
              "n_encoder_layers": 1, "n_decoder_layers": 1, "use_vae": False, "dropout": 0.0,

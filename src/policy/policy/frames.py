@@ -165,3 +165,10 @@ class VideoFrames:
             container.close()
         self._open.clear()
         self._lru.clear()
+
+
+def worker_context(num_workers: int) -> str | None:
+    """DataLoader workers start with `spawn`: a forked worker of a process with other threads (DDS,
+    a progress bar, a test's emulators) can inherit a lock held by one of them and hang forever;
+    each spawned worker opens its own video files (VideoFrames is picklable without them)."""
+    return "spawn" if num_workers > 0 else None

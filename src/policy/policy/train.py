@@ -33,6 +33,7 @@ from policy.checkpoint import load_checkpoint, save_checkpoint
 from policy.config import ACTION, ENV_STATE, STATE, TrainConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, dataset_stats, read_meta
 from policy.distributed import DistContext, FrameSampler, setup, teardown, wrap_model
+from policy.frames import worker_context
 from policy.normalize import Normalizer, imagenet_stats
 from policy.training_state import capture_rng, load_training_state, restore_rng, save_training_state
 
@@ -174,7 +175,8 @@ def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg:
     forward = wrap_model(model, ctx)
     sampler = FrameSampler(len(data), train_cfg.batch_size, ctx.rank, ctx.world_size, train_cfg.seed, start_step)
     loader = DataLoader(data, batch_size=train_cfg.batch_size, sampler=sampler, num_workers=train_cfg.num_workers,
-                        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=train_cfg.num_workers > 0)
+                        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=train_cfg.num_workers > 0,
+                        multiprocessing_context=worker_context(train_cfg.num_workers))
     batches = iter(loader)
     if ctx.is_main:
         output.mkdir(parents=True, exist_ok=True)
