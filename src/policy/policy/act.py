@@ -14,7 +14,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from policy.config import ACTION, STATE, ACTConfig
-from policy.resnet import ResNet18
+from policy.encoders import build_encoder
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> Tensor:
@@ -172,7 +172,7 @@ class ACT(nn.Module):
             n_tokens = 1 + cfg.chunk_size + (1 if state else 0)
             self.register_buffer("vae_encoder_pos_enc", sinusoidal_table(n_tokens, d).unsqueeze(0))
         if cfg.image_features:
-            self.backbone = ResNet18(norm=backbone_norm, dilate_last=cfg.replace_final_stride_with_dilation)
+            self.backbone = build_encoder(cfg.vision_backbone, backbone_norm, cfg.replace_final_stride_with_dilation)
         self.encoder = Encoder(cfg, cfg.n_encoder_layers)
         self.decoder = Decoder(cfg)
         if state:
@@ -181,7 +181,7 @@ class ACT(nn.Module):
             self.encoder_env_state_input_proj = nn.Linear(env["shape"][0], d)
         self.encoder_latent_input_proj = nn.Linear(cfg.latent_dim, d)
         if cfg.image_features:
-            self.encoder_img_feat_input_proj = nn.Conv2d(ResNet18.out_channels, d, kernel_size=1)
+            self.encoder_img_feat_input_proj = nn.Conv2d(self.backbone.out_channels, d, kernel_size=1)
             self.encoder_cam_feat_pos_embed = SinusoidalPosition2d(d // 2)
         self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (1 if state else 0) + (1 if env else 0), d)
         self.decoder_pos_embed = nn.Embedding(cfg.chunk_size, d)

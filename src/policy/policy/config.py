@@ -32,7 +32,7 @@ class ACTConfig:
     )
     chunk_size: int = 100
     n_action_steps: int = 100
-    vision_backbone: str = "resnet18"
+    vision_backbone: str = "resnet18"  # policy/encoders.py: resnet18 (LeRobot's) | spatial_softmax
     pretrained_backbone_weights: str | None = None  # LeRobot: ImageNet weights; none can be downloaded here
     replace_final_stride_with_dilation: bool = False
     pre_norm: bool = False
@@ -58,8 +58,10 @@ class ACTConfig:
             raise ValueError(f"n_action_steps {self.n_action_steps} exceeds chunk_size {self.chunk_size}")
         if self.dim_model % self.n_heads:
             raise ValueError(f"dim_model {self.dim_model} is not divisible by n_heads {self.n_heads}")
-        if self.vision_backbone != "resnet18":
-            raise ValueError(f"only resnet18 is implemented, config asks for {self.vision_backbone}")
+        from policy.encoders import ENCODERS
+
+        if self.vision_backbone not in ENCODERS:
+            raise ValueError(f"unknown vision_backbone {self.vision_backbone!r}; choose from {sorted(ENCODERS)}")
         if self.feedforward_activation not in ("relu", "gelu", "glu"):
             raise ValueError(f"unknown feedforward_activation {self.feedforward_activation}")
         if self.n_obs_steps != 1:
@@ -147,6 +149,7 @@ class TrainConfig:
     torch_threads: int = 0  # 0 = torch default
     image_stats: str = "dataset"  # dataset | imagenet
     cache_frames: bool = True  # decode every video once into memory (small datasets)
+    augment_shift: int = 0  # DrQ random shift of the camera images by up to this many pixels (0: off; policy/augment.py)
 
 
 def load_yaml_config(path: Path) -> tuple[dict, dict, dict]:

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from bag_to_dataset import layout
 from policy.config import ACTION, ENV_STATE, STATE
+from policy.preprocess import resize_uint8, to_tensor
 
 
 class DatasetError(ValueError):
@@ -73,7 +74,8 @@ def read_meta(root: str | Path) -> DatasetMeta:
 
 
 def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """All frames of an mp4 as (N, H, W, 3) uint8 (resized to size=(H, W)) and their times (s)."""
+    """All frames of an mp4 as (N, H, W, 3) uint8 RGB and their times (s), resized to size=(H, W)
+    by policy.preprocess (the policy node's resize)."""
     import av
 
     frames, times = [], []
@@ -81,8 +83,6 @@ def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, 
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            if size is not None and (frame.height, frame.width) != tuple(size):
-                frame = frame.reformat(width=size[1], height=size[0], format="rgb24", interpolation="AREA")
             frames.append(frame.to_ndarray(format="rgb24"))
             if frame.pts is None:
                 times.append(len(times) / float(stream.average_rate))
@@ -90,7 +90,7 @@ def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, 
                 times.append(float(frame.pts * stream.time_base))
     if not frames:
         raise DatasetError(f"{path}: no decodable video frames")
-    return np.stack(frames), np.asarray(times)
+    return resize_uint8(np.stack(frames), size), np.asarray(times)
 
 
 class LeRobotChunkDataset(Dataset):
@@ -179,7 +179,7 @@ class LeRobotChunkDataset(Dataset):
         if self.env is not None:
             item[ENV_STATE] = torch.from_numpy(self.env[i])
         for k, frames in self.images.items():
-            item[k] = torch.from_numpy(frames[i]).permute(2, 0, 1).float() / 255.0
+            item[k] = to_tensor(frames[i])
         return item
 
 

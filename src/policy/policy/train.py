@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from policy.act import ACT, act_loss
+from policy.augment import random_shift
 from policy.checkpoint import load_checkpoint, save_checkpoint
 from policy.config import ACTION, ENV_STATE, STATE, ACTConfig, TrainConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, dataset_stats, read_meta
@@ -179,6 +180,7 @@ def train(dataset: str | Path, output: str | Path, model_cfg: dict, ws_cfg: dict
     step = start_step
     for step in bar:
         batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+        batch = random_shift(batch, cfg.image_features, train_cfg.augment_shift)
         batch = normalizer.normalize_batch(batch)
         pred, latent = model(batch)
         loss, info = act_loss(cfg, pred, latent, batch)
