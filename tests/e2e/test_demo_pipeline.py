@@ -56,11 +56,12 @@ def test_checkpoint_loads_and_predicts(demo_out):
 
     policy = ACTPolicy.from_checkpoint(demo_out / "train" / "checkpoints" / "last" / "pretrained_model")
     spec = load_robot_spec("so101")
-    # the demo policy reads the cube's pose (environment state); feed it a recorded frame
-    assert policy.ckpt.workspace.env_state_keys == ["observation.pose.object"]
+    # the demo policy (act_demo_pixels) reads joint state and both cameras, not the cube's pose
+    assert policy.ckpt.workspace.env_state_keys == [] and policy.cfg.env_state_feature is None
+    assert policy.image_keys == ["observation.images.front", "observation.images.wrist"]
+    assert policy.cfg.vision_backbone == "spatial_softmax"
     row = pd.read_parquet(next((demo_out / "dataset" / "data").rglob("*.parquet"))).iloc[0]
-    obs = {"observation.state": np.asarray(row["observation.state"], np.float32),
-           "observation.environment_state": np.asarray(row["observation.pose.object"], np.float32)}
+    obs = {"observation.state": np.asarray(row["observation.state"], np.float32)}
     for key in policy.image_keys:
         obs[key] = np.zeros((96, 128, 3), np.uint8)
     chunk = policy.predict_chunk(obs)
