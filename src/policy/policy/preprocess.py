@@ -37,7 +37,10 @@ def resize_uint8(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray
     batch = frames[None] if single else frames
     out = np.empty((batch.shape[0], int(size[0]), int(size[1]), 3), dtype=np.uint8)
     for s in range(0, batch.shape[0], RESIZE_CHUNK):
-        t = torch.from_numpy(np.ascontiguousarray(batch[s:s + RESIZE_CHUNK])).permute(0, 3, 1, 2).float()
+        part = batch[s:s + RESIZE_CHUNK]
+        if not (part.flags.writeable and part.flags.c_contiguous):  # e.g. a ROS message's buffer
+            part = np.array(part)
+        t = torch.from_numpy(part).permute(0, 3, 1, 2).float()
         t = F.interpolate(t, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False, antialias=True)
         out[s:s + RESIZE_CHUNK] = t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return out[0] if single else out
