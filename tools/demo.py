@@ -67,8 +67,9 @@ def stage_record(a: argparse.Namespace, out: Path) -> None:
 
 
 def stage_convert(a: argparse.Namespace, out: Path) -> None:
-    # config/dataset/demo.yaml: receive times, the cube's pose as observation.pose.object, the
-    # still frames at each episode's start trimmed (that file says why); the robot comes from the
+    # config/dataset/demo.yaml: receive times, the cameras and the cube's pose as
+    # observation.pose.object (act_demo_state reads it, act_demo_pixels leaves it out), the still
+    # frames at each episode's start trimmed (that file says why); the robot comes from the
     # recorder's episode.yaml
     run(module_cmd("bag_to_dataset.convert_cli", str(out / "bags"), "--mapping", "demo",
                    "--output", str(out / "dataset"), "--fps", str(int(a.fps)), "--codec", "h264"))
@@ -209,8 +210,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-timeout", type=float, default=15.0, help="seconds per evaluation episode")
     p.add_argument("--train-steps", type=int, default=0, help="training steps (0: the policy config's)")
     p.add_argument("--policy-config", default="act_demo_state",
-                   help="config/policy/<name>.yaml (act_demo_cpu: from camera images, needs far longer training)")
-    p.add_argument("--width", type=int, default=128, help="camera width (the demo policy's input size)")
+                   help="config/policy/<name>.yaml (act_demo_pixels: joint state + front and wrist images; "
+                        "act_demo_state: joint state + the cube's pose from the sim)")
+    p.add_argument("--width", type=int, default=128, help="camera width (the policy resizes to its input size)")
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--fps", type=float, default=30.0, help="camera rate and dataset fps")
     p.add_argument("--direct-expert", action="store_true",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policy import resnet  # noqa: F401 - registers the "resnet18" vision backbone
+from policy import encoders, resnet  # noqa: F401 - register the vision backbones (resnet18, spatial_softmax)
 from policy.base import ACTION, ENV_STATE, STATE, PolicyConfig, registered_backbones
 
 __all__ = ["ACTION", "ENV_STATE", "IMAGE_PREFIXES", "STATE", "ACTConfig", "PolicyConfig", "TrainConfig",
@@ -28,7 +28,7 @@ class ACTConfig(PolicyConfig):
     n_obs_steps: int = 1
     chunk_size: int = 100
     n_action_steps: int = 100
-    vision_backbone: str = "resnet18"
+    vision_backbone: str = "resnet18"  # policy/encoders.py: resnet18 (LeRobot's) | spatial_softmax
     pretrained_backbone_weights: str | None = None  # LeRobot: ImageNet weights; none can be downloaded here
     replace_final_stride_with_dilation: bool = False
     pre_norm: bool = False
@@ -109,6 +109,7 @@ class TrainConfig:
     # in memory when the decoded frames fit in frame_cache_budget_mb, streamed otherwise
     cache_frames: bool | str = "auto"
     frame_cache_budget_mb: float = 4096.0
+    augment_shift: int = 0  # DrQ random shift of the camera images by up to this many pixels (0: off; policy/augment.py)
     dist_timeout_s: float = 600.0  # torchrun: a collective waiting longer than this fails the run (a rank died)
 
     def __post_init__(self) -> None:

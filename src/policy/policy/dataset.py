@@ -78,7 +78,8 @@ def read_meta(root: str | Path) -> DatasetMeta:
 
 
 def decode_video(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """All frames of an mp4 as (N, H, W, 3) uint8 (resized to size=(H, W)) and their times (s)."""
+    """All frames of an mp4 as (N, H, W, 3) uint8 RGB and their times (s), resized to size=(H, W)
+    by policy.preprocess (the policy node's resize)."""
     import av
 
     frames, times = [], []

@@ -24,10 +24,11 @@ class FrameIndexError(ValueError):
 
 
 def to_rgb(frame, size: tuple[int, int] | None) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
-    """(H, W, 3) uint8 of a decoded frame, resized to size=(H, W) with area interpolation."""
-    if size is not None and (frame.height, frame.width) != tuple(size):
-        frame = frame.reformat(width=size[1], height=size[0], format="rgb24", interpolation="AREA")
-    return frame.to_ndarray(format="rgb24")
+    """(H, W, 3) uint8 of a decoded frame, resized to size=(H, W) by policy.preprocess, the resize the
+    policy node applies to its camera images (so training and inference see the same pixels)."""
+    from policy.preprocess import resize_uint8
+
+    return resize_uint8(frame.to_ndarray(format="rgb24"), size)
 
 
 def packet_times(path: Path) -> tuple[np.ndarray, float]:

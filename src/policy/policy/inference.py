@@ -22,6 +22,7 @@ import torch.nn.functional as F  # noqa: N812
 from policy.checkpoint import Checkpoint, load_checkpoint
 from policy.config import ACTION, ENV_STATE
 from policy.ensembling import ChunkExecutor, TemporalEnsembler
+from policy.preprocess import prepare_image
 
 
 class ObservationError(ValueError):
@@ -29,13 +30,15 @@ class ObservationError(ValueError):
 
 
 def image_to_tensor(img: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """HxWx3 uint8 (or CxHxW float in [0,1]) -> 3xHxW float in [0,1] at `shape` (H, W)."""
+    """HxWx3 uint8 RGB (or CxHxW float in [0,1]) -> 3xHxW float in [0,1] at `shape` (H, W).
+
+    uint8 frames take policy.preprocess.prepare_image, the path training's frames take."""
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ObservationError(f"image must be HxWx3, got {img.shape}")
-        img = np.ascontiguousarray(img)
-        t = torch.from_numpy(img if img.flags.writeable else img.copy()).permute(2, 0, 1)
-        t = t.float() / 255.0 if img.dtype == np.uint8 else t.float()
+        if img.dtype == np.uint8:
+            return prepare_image(img, shape)
+        t = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)
     else:
         t = img.float()
     if tuple(t.shape[-2:]) != tuple(shape):

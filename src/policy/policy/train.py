@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from policy.augment import random_shift
 from policy.base import Policy, PolicyConfig, policy_classes
 from policy.checkpoint import load_checkpoint, save_checkpoint
 from policy.config import ACTION, ENV_STATE, STATE, TrainConfig, WorkspaceConfig
@@ -216,6 +217,7 @@ def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg:
     try:
         for step in bar:
             batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+            batch = random_shift(batch, cfg.image_features, train_cfg.augment_shift)
             batch = normalizer.normalize_batch(batch)
             loss, info = forward(batch)
             if ctx.any(not torch.isfinite(loss)):  # every rank stops together
