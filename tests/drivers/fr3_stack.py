@@ -56,8 +56,10 @@ class FrankySim:
             raise RuntimeError(f"franky-sim ports {taken} on {host} are taken: another server (a previous test run "
                                f"that did not stop?) uses them; find it with `ss -ltnp | grep {host}`")
         self.host = host
-        self.proc = NodeProcess(python_module_cmd("robot_common.drivers.franky_sim_server", "--host", host,
-                                                  "--speed", str(speed)), log)
+        # niced: every timing rule is in the simulator's clock, so a simulator that yields the CPU to
+        # the driver's loop only runs slower; a loop that yields it to the simulator loses packets
+        self.proc = NodeProcess(["nice", "-n", "10"] + python_module_cmd(
+            "robot_common.drivers.franky_sim_server", "--host", host, "--speed", str(speed)), log)
         wait_for(lambda: "FRANKY_SIM_READY" in self.proc.log() or not self.proc.alive, 60,
                  what=f"franky-sim on {host}")
         if not self.proc.alive:
