@@ -3,7 +3,10 @@
 Every robot millisecond it reads the state (`readOnce`), advances the jerk-limited tracker along
 the current reference by the robot time that passed, passes the result through the robot's command
 rules (fr3_limits.FciCommandSignal) and writes it (`writeOnce`). Messages from the node arrive on a
-pipe that is polled once per cycle; state goes back at the joint-state rate of robot time.
+pipe that is drained once per cycle; of the trajectories in it only the newest is turned into a
+reference (streamed at 500 Hz, several arrive per cycle, and after one stall a backlog of tens: built
+one by one they made the drain itself a stall of 20+ ms), and a status goes out only when it changes.
+State goes back at the joint-state rate of robot time.
 
 Faults: a reflex or a network error from libfranka ends the motion (the robot stopped it); a rule the
 robot would enforce but a simulator does not (limits, lost packets) brakes the arm to rest within the
@@ -180,6 +183,8 @@ class ArmLoop:
         self._status("fault", text)
 
     def _status(self, mode: str, text: str) -> None:
+        if (mode, text) == (self.mode, self.text):   # streamed references: the same text each cycle
+            return
         self.mode, self.text = mode, text
         self.out.send("status", mode, text, self.stats.summary())
 
@@ -255,21 +260,21 @@ class ArmLoop:
                 t_robot = state.time.to_sec()
                 elapsed_ms = max(1, int(round(dt.to_sec() * 1000)))
                 # ---- commands from the node
+                latest = None
                 while self.conn.poll():
                     try:
                         msg = self.conn.recv()
                     except (EOFError, OSError):
                         msg = ("shutdown",)
                     if msg[0] == "trajectory":
-                        _, times, pos, vel, acc, start = msg
-                        t0 = (t_robot if start is None else start[1] if start[0] == "arm"
-                              else t_robot + (start[1] - host_ns) * 1e-9)
-                        ref = JtcReference(t0, times, pos, vel, acc, cmdr.state)
+                        # only the newest one counts (each replaces the one before): its reference is
+                        # built once, after the drain (building one costs ~0.1-0.3 ms; at 500 Hz of
+                        # streamed references several arrive per cycle, and a backlog after one stall
+                        # would grow into a drain of tens of ms: lost packets)
+                        latest = msg
                         self.stats.trajectories += 1
                         if braking == "hold":
                             braking = None
-                        if braking is None:
-                            self._status("running", f"following a {len(times)}-point trajectory")
                     elif msg[0] == "stop" and braking is None:
                         braking = "hold"
                         self._status("running", f"stopping: {msg[1] if len(msg) > 1 else 'stop requested'}")
@@ -278,6 +283,13 @@ class ArmLoop:
                         self.shutdown = True
                     elif msg[0] == "recover":
                         self.out.send("recovered", True, "no fault to recover from")
+                if latest is not None:
+                    _, times, pos, vel, acc, start = latest
+                    t0 = (t_robot if start is None else start[1] if start[0] == "arm"
+                          else t_robot + (start[1] - host_ns) * 1e-9)
+                    ref = JtcReference(t0, times, pos, vel, acc, cmdr.state)
+                    if braking is None:
+                        self._status("running", f"following a {len(times)}-point trajectory")
                 if self.stop_event.is_set() and braking != "finish":
                     braking, self.shutdown = "finish", True
                 # ---- one command (the robot extrapolated the packets we missed at constant

@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 _STOP = threading.Event()
@@ -43,12 +44,16 @@ def child_init() -> threading.Event:
 class Outbox:
     """Messages from a worker to the node, sent by a thread of their own: `send` never blocks (a
     stalled node process fills the pipe; the control loop must not wait for it). Beyond `limit`
-    queued messages, droppable ones (states) are dropped; the others always go."""
+    queued messages, droppable ones (states) are dropped; the others always go.
 
-    def __init__(self, conn: Any, limit: int = 50, batch: int = 20) -> None:
+    `send` pickles in the caller's thread (~10 us for a state) and the thread only writes bytes: it
+    holds the GIL for microseconds around each write. Without real-time priority, a sender thread
+    preempted while it holds the GIL (as it did while pickling batches) stalls the control loop
+    until the scheduler runs it again, tens of ms on a busy machine."""
+
+    def __init__(self, conn: Any, limit: int = 50) -> None:
         self.conn = conn
         self.limit = limit
-        self.batch = batch            # at most this many per send: pickling holds the GIL the loop needs
         self.dropped = 0
         self.closed = False
         self._queue: collections.deque = collections.deque()
@@ -67,30 +72,22 @@ class Outbox:
         if droppable and len(self._queue) >= self.limit:
             self.dropped += 1
             return
-        self._queue.append(msg)       # deque.append is atomic: no lock on the caller's side
+        self._queue.append(ForkingPickler.dumps(msg))   # deque.append is atomic: no lock on the caller's side
         if len(self._queue) == 1:
             with self._ready:
                 self._ready.notify()
 
     def _run(self) -> None:
-        # pylibfranka holds the GIL inside readOnce, so this thread gets it only now and then: it
-        # sends what is queued by then in batches (small ones: pickling holds the GIL too)
         while not self.closed:
             with self._ready:
                 if not self._queue:
                     self._ready.wait(0.01)
-            if not self._queue:
-                continue
-            batch = []
-            while self._queue and len(batch) < self.batch:
-                batch.append(self._queue.popleft())
-            if not batch:
-                continue
-            try:
-                self.conn.send(batch[0] if len(batch) == 1 else ("batch", batch))
-            except (OSError, ValueError, BrokenPipeError):
-                self.closed = True
-                return
+            while self._queue and not self.closed:
+                try:
+                    self.conn.send_bytes(self._queue.popleft())
+                except (OSError, ValueError, BrokenPipeError):
+                    self.closed = True
+                    return
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until everything queued went out (at the worker's end)."""
