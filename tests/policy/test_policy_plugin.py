@@ -173,7 +173,7 @@ def test_node_runs_the_plugin_policy_over_dds(mlp_run, tmp_path, names):
             pub_js = probe.node.create_publisher(JointState, "/joint_states", 10)
             trajs = probe.collect(JointTrajectory, "/arm_controller/joint_trajectory")
             probe.node.create_timer(1 / 30, lambda: pub_js.publish(make_joint_state(names, np.r_[spec.home, 0.5])))
-            reply = probe.call(Trigger, "/policy/start", timeout=120)
+            reply = probe.call_until(Trigger, "/policy/start", timeout=120)
             assert reply.success, reply.message + node.log()
             wait_for(lambda: sum(len(m.points) > 1 for _, m in trajs) >= 10, timeout=60, what="10 trajectories")
         assert node.alive, node.log()

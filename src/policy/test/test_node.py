@@ -52,12 +52,7 @@ def test_node_streams_safe_trajectories_and_holds(tiny_checkpoint, tmp_path):
                     pub_img.publish(numpy_to_image(frame, "rgb8"))
 
             probe.node.create_timer(1 / 30, publish)
-            # the service can answer before the first joint state or frame has arrived: ask again
-            deadline = time.monotonic() + 120
-            reply = probe.call(Trigger, "/policy/start", timeout=120)
-            while not reply.success and "yet" in reply.message and time.monotonic() < deadline:
-                time.sleep(0.2)
-                reply = probe.call(Trigger, "/policy/start", timeout=120)
+            reply = probe.call_until(Trigger, "/policy/start", timeout=120)
             assert reply.success, reply.message + node.log()
             wait_for(lambda: len(trajs) >= 30, timeout=60, what="30 trajectories")
 

@@ -154,6 +154,17 @@ class ProbeNode:
         wait_for(future.done, timeout, what=f"reply from {name}")
         return future.result()
 
+    def call_until(self, srv_type, name: str, timeout: float = 120.0, retry_while: str = "yet"):
+        """Call a std_srvs/Trigger-like service again while it answers 'not ready' (a reply that
+        failed with `retry_while` in its message, e.g. the policy's 'no joint_states yet': the
+        service can come up before the node's first input has arrived). Returns the last reply."""
+        deadline = time.monotonic() + timeout
+        reply = self.call(srv_type, name, timeout=timeout)
+        while not reply.success and retry_while in reply.message and time.monotonic() < deadline:
+            time.sleep(0.2)
+            reply = self.call(srv_type, name, timeout=max(deadline - time.monotonic(), 1.0))
+        return reply
+
     def close(self) -> None:
         self._running = False
         self._thread.join(timeout=2)
