@@ -6,8 +6,9 @@ timing assertion is in simulated time. No realtime kernel (realtime_config:=igno
 The control loop gets SCHED_FIFO priority 20 where that is allowed, as on a real setup (harmless:
 as root libfranka would make it 99 anyway); CI containers refuse it even to root, and the loop then
 runs at normal scheduling, which the driver is built to survive on a loaded 2-core machine (one
-reference per cycle, no GIL held by its sender thread). Without SCHED_FIFO the simulator runs at
-0.2 speed (loaded_speed), with it at SIM_SPEED; its clock stays exact either way, and it runs niced.
+reference per cycle, no GIL held by its sender thread). The pipeline tests (teleop, the policy
+node) always run the loop at normal scheduling with the simulator at NORMAL_SCHEDULING_SPEED; the
+others use SIM_SPEED. Its clock stays exact either way, and it runs niced.
 """
 from __future__ import annotations
 
