@@ -37,7 +37,10 @@ def raw_from_joints(q: np.ndarray, grip01: float) -> dict[int, float]:
 def explain(status, tmp_path) -> str:
     logs = "".join(f"\n--- {n}\n" + (tmp_path / n).read_text()[-1500:] for n in ("teleop.log", "sim.log")
                    if (tmp_path / n).exists())
-    return f"last status: {[m.data for _, m in status][-3:]}{logs}"
+    import threading
+
+    threads = sorted(t.name for t in threading.enumerate())   # what shares this process's GIL with the emulator
+    return f"last status: {[m.data for _, m in status][-3:]}; threads here: {threads}{logs}"
 
 
 def probe_stalled(t: np.ndarray, *streams: np.ndarray, gap: float = 0.1, settle: float = 0.3) -> np.ndarray:
@@ -105,7 +108,7 @@ def test_sim_follower_tracks_the_leader(tmp_path):
             emu.script = script
             n_leader, n_follower = len(leader), len(follower)
             time.sleep(6.0)
-            assert not any(m.data.startswith("fault") for _, m in status), [m.data for _, m in status][-3:]
+            assert not any(m.data.startswith("fault") for _, m in status), explain(status, tmp_path)
             n_end_leader, n_end_follower = len(leader), len(follower)
 
             # unplug the leader's bus mid-motion: the follower stops where it was last sent, and stays
