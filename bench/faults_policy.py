@@ -115,11 +115,9 @@ def input_fault_loop(checkpoint: Path, work: Path, on_running=None) -> InputFaul
             probe.node.create_timer(1 / 30, publish)
 
             def start() -> None:
-                for _ in range(120):
-                    if probe.call(Trigger, "/policy/start", timeout=120).success:
-                        return
-                    time.sleep(0.5)
-                raise TimeoutError("policy/start never succeeded")
+                reply = probe.call_until(Trigger, "/policy/start")
+                if not reply.success:
+                    raise TimeoutError(f"policy/start never succeeded: {reply.message}")
 
             def acting(since: int) -> bool:
                 return any(len(m.points) > 1 for _, m in trajs[since:])
@@ -213,10 +211,7 @@ def push_loop(checkpoint: Path, work: Path, pushes: int, on_running=None) -> Pus
             origins = probe.collect(JointState, "/policy_node/command_origin")
             pusher = probe.node.create_publisher(JointTrajectory, "/arm_controller/joint_trajectory", 10)
             wait_for(lambda: len(states) > 5, 120, what="sim joint_states")
-            for _ in range(120):
-                if probe.call(Trigger, "/policy/start", timeout=120).success:
-                    break
-                time.sleep(0.5)
+            probe.call_until(Trigger, "/policy/start")
             wait_for(lambda: len(trajs) >= 20, 120, what="20 trajectories")
             if on_running is not None:
                 on_running({"sim_node": sim.proc.pid, "policy_node": policy.proc.pid})

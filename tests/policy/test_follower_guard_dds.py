@@ -32,12 +32,9 @@ SPEC = load_robot_spec("so101")
 def _start(probe, what: str) -> None:
     from std_srvs.srv import Trigger
 
-    for _ in range(120):   # the node loads its checkpoint, then needs a frame and a state
-        reply = probe.call(Trigger, "/policy/start", timeout=120)
-        if reply.success:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"policy/start never succeeded: {reply.message}\n{what}")
+    reply = probe.call_until(Trigger, "/policy/start")   # the node loads its checkpoint, then needs a frame and a state
+    if not reply.success:
+        raise AssertionError(f"policy/start never succeeded: {reply.message}\n{what}")
 
 
 def _paired(trajs, origins) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

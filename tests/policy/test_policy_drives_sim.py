@@ -3,7 +3,6 @@ across chunk boundaries (no step above the per-step cap); the simulated arm foll
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -39,11 +38,7 @@ def test_policy_node_drives_sim(so101_checkpoint, tmp_path, execution):
             status = probe.collect(String, "/policy/status")
             wait_for(lambda: len(states) > 5, timeout=120, what="sim joint_states\n" + sim.log())
             q0 = joint_state_to_arrays(states[-1][1], spec.joint_names)[0]
-            for _ in range(60):  # the first camera frame may take a moment on a loaded machine
-                reply = probe.call(Trigger, "/policy/start", timeout=120)
-                if reply.success:
-                    break
-                time.sleep(0.5)
+            reply = probe.call_until(Trigger, "/policy/start")  # the first camera frame may take a moment
             assert reply.success, reply.message + policy.log()
             wait_for(lambda: len(trajs) >= 60, timeout=180, what="60 trajectories\n" + policy.log())
             probe.call(Trigger, "/policy/stop")

@@ -154,14 +154,15 @@ class ProbeNode:
         wait_for(future.done, timeout, what=f"reply from {name}")
         return future.result()
 
-    def call_until(self, srv_type, name: str, timeout: float = 120.0, retry_while: str = "yet"):
-        """Call a std_srvs/Trigger-like service again while it answers 'not ready' (a reply that
-        failed with `retry_while` in its message, e.g. the policy's 'no joint_states yet': the
-        service can come up before the node's first input has arrived). Returns the last reply."""
+    def call_until(self, srv_type, name: str, timeout: float = 120.0, period: float = 0.5):
+        """Call a std_srvs/Trigger-like service again while it refuses, for up to `timeout` s: a
+        node's start service can come up before its first inputs have arrived ('no joint_states
+        yet') or while they are briefly stale on a loaded machine. Returns the last reply; the
+        caller asserts its success and reports its message."""
         deadline = time.monotonic() + timeout
         reply = self.call(srv_type, name, timeout=timeout)
-        while not reply.success and retry_while in reply.message and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while not reply.success and time.monotonic() < deadline:
+            time.sleep(period)
             reply = self.call(srv_type, name, timeout=max(deadline - time.monotonic(), 1.0))
         return reply
 
