@@ -156,7 +156,7 @@ class ACT(nn.Module):
     """The network. Batches hold normalised tensors: state (B, D), images (B, 3, H, W) per camera,
     env (B, E), and for training action (B, chunk, A) + action_is_pad (B, chunk)."""
 
-    def __init__(self, cfg: ACTConfig, backbone_norm: str = "frozen") -> None:
+    def __init__(self, cfg: ACTConfig, backbone_norm: str = "frozen", camera_encoders: str = "shared") -> None:
         super().__init__()
         self.config = cfg
         d = cfg.dim_model
@@ -172,9 +172,14 @@ class ACT(nn.Module):
             self.vae_encoder_latent_output_proj = nn.Linear(d, cfg.latent_dim * 2)
             n_tokens = 1 + cfg.chunk_size + (1 if state else 0)
             self.register_buffer("vae_encoder_pos_enc", sinusoidal_table(n_tokens, d).unsqueeze(0))
+        self.per_camera = camera_encoders == "per_camera" and bool(cfg.image_features)
         if cfg.image_features:
-            self.backbone = make_backbone(cfg.vision_backbone, norm=backbone_norm,
-                                          dilate_last=cfg.replace_final_stride_with_dilation)
+            made = [make_backbone(cfg.vision_backbone, norm=backbone_norm, dilate_last=cfg.replace_final_stride_with_dilation)
+                    for _ in (cfg.image_features if self.per_camera else [None])]
+            if self.per_camera:
+                self.backbones = nn.ModuleList(made)
+            else:
+                self.backbone = made[0]  # LeRobot's name
         self.encoder = Encoder(cfg, cfg.n_encoder_layers)
         self.decoder = Decoder(cfg)
         if state:
@@ -183,8 +188,10 @@ class ACT(nn.Module):
             self.encoder_env_state_input_proj = nn.Linear(env["shape"][0], d)
         self.encoder_latent_input_proj = nn.Linear(cfg.latent_dim, d)
         if cfg.image_features:
-            self.encoder_img_feat_input_proj = nn.Conv2d(self.backbone.out_channels, d, kernel_size=1)
+            self.encoder_img_feat_input_proj = nn.Conv2d(made[0].out_channels, d, kernel_size=1)
             self.encoder_cam_feat_pos_embed = SinusoidalPosition2d(d // 2)
+            if self.per_camera:
+                self.encoder_cam_embed = nn.Embedding(len(cfg.image_features), d)
         self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (1 if state else 0) + (1 if env else 0), d)
         self.decoder_pos_embed = nn.Embedding(cfg.chunk_size, d)
         self.action_head = nn.Linear(d, action_dim)
@@ -226,9 +233,11 @@ class ACT(nn.Module):
             tokens.append(self.encoder_robot_state_input_proj(batch[STATE]))
         if cfg.env_state_feature is not None:
             tokens.append(self.encoder_env_state_input_proj(batch["observation.environment_state"]))
-        for key in cfg.image_features:
-            fmap = self.backbone.forward_features(batch[key])
+        for i, key in enumerate(cfg.image_features):
+            fmap = (self.backbones[i] if self.per_camera else self.backbone).forward_features(batch[key])
             cam_pos = self.encoder_cam_feat_pos_embed(fmap).to(fmap.dtype)
+            if self.per_camera:
+                cam_pos = cam_pos + self.encoder_cam_embed.weight[i].view(1, -1, 1, 1)
             feats = self.encoder_img_feat_input_proj(fmap)
             tokens.extend(list(feats.flatten(2).permute(2, 0, 1)))  # (h*w) x (B, d)
             pos.extend(list(cam_pos.flatten(2).permute(2, 0, 1)))  # (h*w) x (1, d)
@@ -262,8 +271,8 @@ class ACTPolicyModule(Policy):
 
     def __init__(self, config: ACTConfig, workspace=None) -> None:  # noqa: ANN001 - a WorkspaceConfig
         super().__init__(config, workspace)
-        norm = getattr(workspace, "backbone_norm", "frozen")
-        self.model = ACT(config, backbone_norm=norm)
+        self.model = ACT(config, backbone_norm=getattr(workspace, "backbone_norm", "frozen"),
+                         camera_encoders=getattr(workspace, "camera_encoders", "shared"))
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         pred, latent = self.model(batch)
@@ -275,8 +284,9 @@ class ACTPolicyModule(Policy):
     def make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         named = list(self.model.named_parameters())
-        backbone = [p for n, p in named if n.startswith("backbone.") and p.requires_grad]
-        rest = [p for n, p in named if not n.startswith("backbone.") and p.requires_grad]
+        is_backbone = [n.startswith(("backbone.", "backbones.")) for n, _ in named]
+        backbone = [p for (_, p), b in zip(named, is_backbone) if b and p.requires_grad]
+        rest = [p for (_, p), b in zip(named, is_backbone) if not b and p.requires_grad]
         groups = [{"params": rest}]
         if backbone:
             groups.append({"params": backbone, "lr": cfg.optimizer_lr_backbone})

@@ -68,6 +68,10 @@ class WorkspaceConfig:
 
     image_size: list[int] | None = None  # [H, W] every camera is resized to before the backbone
     backbone_norm: str = "frozen"  # frozen (LeRobot, FrozenBatchNorm2d) | batch (trainable, from scratch)
+    # shared: one backbone for every camera (LeRobot's ACT); per_camera: one each, plus a learned
+    # camera embedding on their tokens (a one-token encoder's tokens are otherwise told apart only
+    # by content: they share the same 2D position)
+    camera_encoders: str = "shared"
     cameras: list[str] | None = None  # image features to use (None = every video feature)
     env_state_keys: list[str] | None = None  # vector features (tactile) -> the environment-state token
     state_names: list[str] = field(default_factory=list)
@@ -78,6 +82,8 @@ class WorkspaceConfig:
     def __post_init__(self) -> None:
         if self.backbone_norm not in ("frozen", "batch"):
             raise ValueError(f"backbone_norm must be frozen or batch, got {self.backbone_norm}")
+        if self.camera_encoders not in ("shared", "per_camera"):
+            raise ValueError(f"camera_encoders must be shared or per_camera, got {self.camera_encoders}")
         if self.image_size is not None and len(self.image_size) != 2:
             raise ValueError(f"image_size must be [H, W], got {self.image_size}")
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from policy.act import ACT, act_loss
+from policy.act import ACT, ACTPolicyModule, act_loss
 from policy.augment import apply_shift, random_shift, shift_offsets
 from policy.base import make_backbone, registered_backbones
-from policy.config import ACTConfig
+from policy.config import ACTConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, decode_video
 from policy.encoders import SpatialSoftmax, SpatialSoftmaxEncoder
 from policy.inference import ACTPolicy
@@ -75,6 +75,26 @@ def test_act_with_spatial_softmax_trains_its_encoder():
     loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if n.startswith("backbone.")]
     assert grads and all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_per_camera_encoders_tell_the_cameras_apart():
+    cfg = act_config("spatial_softmax")
+    model = ACT(cfg, camera_encoders="per_camera").eval()
+    names = set(model.state_dict())
+    assert not any(n.startswith("backbone.") for n in names)
+    assert {"backbones.0.proj.weight", "backbones.1.proj.weight", "encoder_cam_embed.weight"} <= names
+    assert model.backbones[0].proj.weight.data_ptr() != model.backbones[1].proj.weight.data_ptr()
+    b = {"observation.state": torch.randn(2, 6), "observation.images.front": torch.rand(2, 3, 48, 64),
+         "observation.images.wrist": torch.rand(2, 3, 48, 64)}
+    swapped = dict(b, **{"observation.images.front": b["observation.images.wrist"],
+                         "observation.images.wrist": b["observation.images.front"]})
+    with torch.no_grad():
+        # a shared one-token encoder sees a set {front, wrist}: swapping the images changes nothing
+        shared = ACT(cfg).eval()
+        assert torch.allclose(shared(b)[0], shared(swapped)[0], atol=1e-5)
+        assert not torch.allclose(model(b)[0], model(swapped)[0], atol=1e-3)
+    groups = ACTPolicyModule(cfg, WorkspaceConfig(camera_encoders="per_camera")).make_optimizer().param_groups
+    assert len(groups) == 2 and len(groups[1]["params"]) == len(list(model.backbones.parameters()))
 
 
 # --- augmentation --------------------------------------------------------------------------
