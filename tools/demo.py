@@ -122,18 +122,32 @@ def stage_eval(a: argparse.Namespace, out: Path) -> None:
 
     res = evaluate_policy(sim_settings(a, a.eval_seed), checkpoint_dir(out), a.eval_episodes,
                           timeout_s=a.eval_timeout, logs=out / "logs" / "eval", video=out / "rollout.mp4",
-                          progress=lambda m: say(f"eval: {m}"))
+                          progress=lambda m: say(f"eval: {m}"), node_params=node_params(a.policy_param))
     base = baselines(a.robot, a.eval_episodes, a.eval_seed, a.eval_timeout)
     summary = {
         "robot": a.robot, "episodes": a.eval_episodes, "seed": a.eval_seed,
         "success": {"ACT policy": res.successes, **base},
         "policy_outcomes": res.outcomes, "policy_commands": res.commands, "policy_out_of_limit_points": res.out_of_limits,
         "policy_max_step_between_commands": res.max_step, "policy_episode_times": res.times,
+        "policy_points_per_trajectory": res.points_per_trajectory,
     }
     (out / "eval.json").write_text(json.dumps(summary, indent=2))
     log_eval(out, summary)
     say(f"eval: ACT {res.rate:.0%}, expert {sum(base['scripted expert'])}/{a.eval_episodes}, "
         f"do-nothing {sum(base['do nothing'])}/{a.eval_episodes}")
+
+
+def node_params(pairs: list[str]) -> dict:
+    """--policy-param NAME=VALUE entries as policy_node parameters (values read as YAML: 10, 0.5, chunk)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"demo: --policy-param needs NAME=VALUE, got '{pair}'")
+        out[name] = yaml.safe_load(value)
+    return out
 
 
 def log_eval(out: Path, summary: dict) -> None:
@@ -212,6 +226,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--policy-config", default="act_demo_state",
                    help="config/policy/<name>.yaml (act_demo_pixels: joint state + front and wrist images; "
                         "act_demo_state: joint state + the cube's pose from the sim)")
+    p.add_argument("--policy-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="eval: a policy_node parameter (docs/policy.md), e.g. execution=chunk; repeatable")
     p.add_argument("--width", type=int, default=128, help="camera width (the policy resizes to its input size)")
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--fps", type=float, default=30.0, help="camera rate and dataset fps")

@@ -161,6 +161,7 @@ class EvalResult:
     out_of_limits: int = 0            # commanded points outside the joint limits (must stay 0)
     commands: int = 0
     outcomes: list[str] = field(default_factory=list)   # what happened to the cube, per episode
+    points_per_trajectory: list[int] = field(default_factory=list)  # distinct point counts seen
 
     @property
     def rate(self) -> float:
@@ -168,10 +169,11 @@ class EvalResult:
 
 
 def evaluate_policy(sim: SimSettings, checkpoint: Path, episodes: int, *, timeout_s: float, logs: Path,
-                    video: Path | None, progress: Callable[[str], None]) -> EvalResult:
-    """Run the policy node (from `checkpoint`) against the sim on `episodes` seeded resets, each for
-    at most `timeout_s`; success = sim/task_success. The first episode's front camera goes to
-    `video` (None: no video). Node logs go to `logs`."""
+                    video: Path | None, progress: Callable[[str], None],
+                    node_params: dict | None = None) -> EvalResult:
+    """Run the policy node (from `checkpoint`, with `node_params` on top of its defaults) against the
+    sim on `episodes` seeded resets, each for at most `timeout_s`; success = sim/task_success. The
+    first episode's front camera goes to `video` (None: no video). Node logs go to `logs`."""
     from geometry_msgs.msg import PoseStamped
     from sensor_msgs.msg import Image
     from std_msgs.msg import Bool
@@ -185,7 +187,7 @@ def evaluate_policy(sim: SimSettings, checkpoint: Path, episodes: int, *, timeou
     frames: list[np.ndarray] = []
     with ProbeNode("demo_evaluation") as probe, Stack(logs) as stack:  # nodes stop first
         stack.start("sim", "sim.sim_node", **sim.params())
-        stack.start("policy", "policy.policy_node", robot=sim.robot, checkpoint=str(checkpoint))
+        stack.start("policy", "policy.policy_node", **(node_params or {}), robot=sim.robot, checkpoint=str(checkpoint))
         success = probe.collect(Bool, "/sim/task_success")
         poses = probe.collect(PoseStamped, "/sim/object_pose")
         trajs = probe.collect(JointTrajectory, "/arm_controller/joint_trajectory")
@@ -238,6 +240,8 @@ def count_commands(result: EvalResult, trajectories: list, episode_starts: set[i
         names, _, pos = trajectory_to_arrays(msg)
         pos = pos[:, [names.index(n) for n in spec.joint_names]]
         result.commands += 1
+        if len(pos) not in result.points_per_trajectory:
+            result.points_per_trajectory = sorted([*result.points_per_trajectory, len(pos)])
         result.out_of_limits += int(np.sum((pos < spec.lower - 1e-6) | (pos > spec.upper + 1e-6)))
         if prev is not None:
             result.max_step = max(result.max_step, float(np.max(np.abs(pos[0] - prev))))

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.timeout(1500)  # the module fixture runs the whole shor
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    res = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--out", str(out)], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--out", str(out),
+                          "--policy-param", "trajectory_points=4"], cwd=ROOT,
                          env=ros_env(), capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     return out
@@ -86,3 +87,17 @@ def test_report_and_video(demo_out):
     with av.open(str(demo_out / "rollout.mp4")) as c:
         frames = sum(1 for _ in c.decode(video=0))
     assert frames > 10
+
+
+def test_policy_params_reach_the_evaluated_node(demo_out):
+    from tools.demo import node_params
+
+    assert node_params(["execution=chunk", "n_action_steps=10", "velocity_scale=0.25"]) == {
+        "execution": "chunk", "n_action_steps": 10, "velocity_scale": 0.25}
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        node_params(["execution"])
+    # the quick run's --policy-param trajectory_points=4: every command the node sent has 4 points
+    log = (demo_out / "logs" / "eval" / "policy.log").read_text()
+    assert "policy started" in log
+    summary = json.loads((demo_out / "eval.json").read_text())
+    assert summary["policy_points_per_trajectory"] == [4]
