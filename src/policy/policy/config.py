@@ -115,12 +115,17 @@ class TrainConfig:
     # in memory when the decoded frames fit in frame_cache_budget_mb, streamed otherwise
     cache_frames: bool | str = "auto"
     frame_cache_budget_mb: float = 4096.0
+    # constant: the optimizer's lr throughout (LeRobot's ACT); cosine: decayed to 0 at `steps` (a
+    # policy's own make_scheduler, if it has one, takes precedence)
+    lr_schedule: str = "constant"
     augment_shift: int = 0  # DrQ random shift of the camera images by up to this many pixels (0: off; policy/augment.py)
     dist_timeout_s: float = 600.0  # torchrun: a collective waiting longer than this fails the run (a rank died)
 
     def __post_init__(self) -> None:
         if self.cache_frames not in (True, False, "auto"):
             raise ValueError(f"train.cache_frames must be true, false or auto, got {self.cache_frames!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"train.lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
         if self.batch_size < 1:
             raise ValueError(f"train.batch_size must be >= 1, got {self.batch_size}")
 

@@ -56,6 +56,21 @@ class TrainResult:
     samples_per_s: float
 
 
+class _Cosine:
+    """lr factor at a step: cos from 1 to 0 over `total` steps (a class, not a lambda: LambdaLR keeps
+    a callable object's state in its state_dict, so a resumed run continues the same curve)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(int(total), 1)
+
+    def __call__(self, step: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, self.total) / self.total))
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Every param group's lr decayed along a half cosine to 0 at total_steps."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _Cosine(total_steps))
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -166,6 +181,8 @@ def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg:
                                cache_frames=train_cfg.cache_frames, cache_budget_mb=train_cfg.frame_cache_budget_mb)
     optimizer = model.make_optimizer()
     scheduler = model.make_scheduler(optimizer)
+    if scheduler is None and train_cfg.lr_schedule == "cosine":
+        scheduler = cosine_schedule(optimizer, train_cfg.steps)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:

@@ -92,3 +92,30 @@ def test_dataset_errors_are_specific(tmp_path, tiny_dataset):
     torch.testing.assert_close(item[ACTION][3], item[ACTION][2])  # padding repeats the last action
     # the image at a frame is the frame the writer drew there (square position encodes the phase)
     assert data[0]["observation.images.front"].shape == (3, 48, 64)
+
+
+def test_cosine_schedule_decays_to_zero_and_resumes(tmp_path, tiny_dataset):
+    from policy.train import cosine_schedule
+
+    out = tmp_path / "cos"
+    common = ["--dataset", str(tiny_dataset), "--output", str(out), "--config", "act_demo", "--no-progress",
+              "--batch-size", "2", "--set", "model.chunk_size=5", "--set", "model.n_action_steps=5",
+              "--set", "model.dim_model=32", "--set", "model.dim_feedforward=64", "--set", "model.n_heads=2",
+              "--set", "workspace.image_size=[32,32]", "--set", "train.save_every=2", "--set", "train.log_every=1",
+              "--set", "train.torch_threads=1", "--set", "train.lr_schedule=cosine", "--steps", "4"]
+    assert train_main(common) == 0
+    half = load_training_state(out / "checkpoints" / "000002")
+    end = load_training_state(out / "checkpoints" / "000004")
+    lr0 = half["scheduler"]["base_lrs"][0]
+    assert half["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr0 * 0.5)   # cos(pi/2): half way
+    assert end["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    # a resumed run continues the same curve: from step 2 to 4 again gives the same end lr
+    opt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in half["scheduler"]["base_lrs"]],
+                          lr=lr0)
+    sched = cosine_schedule(opt, 4)
+    sched.load_state_dict(half["scheduler"])
+    opt.step(), sched.step(), opt.step(), sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="lr_schedule must be constant or cosine"):
+        from policy.config import TrainConfig
+        TrainConfig(lr_schedule="step")
