@@ -154,16 +154,33 @@ class ProbeNode:
         wait_for(future.done, timeout, what=f"reply from {name}")
         return future.result()
 
-    def call_until(self, srv_type, name: str, timeout: float = 120.0, period: float = 0.5):
+    def call_until(self, srv_type, name: str, timeout: float = 120.0, period: float = 0.5,
+                   attempt_timeout: float = 10.0):
         """Call a std_srvs/Trigger-like service again while it refuses, for up to `timeout` s: a
         node's start service can come up before its first inputs have arrived ('no joint_states
-        yet') or while they are briefly stale on a loaded machine. Returns the last reply; the
-        caller asserts its success and reports its message."""
+        yet') or while they are briefly stale on a loaded machine. One client for every attempt,
+        and an attempt whose reply does not come within attempt_timeout is sent again: Fast DDS
+        drops a reply when the service's response writer has not yet matched the client ('failed
+        to send response (timeout)'), so the service must be idempotent (start services are).
+        Returns the last reply; the caller asserts its success and reports its message."""
         deadline = time.monotonic() + timeout
-        reply = self.call(srv_type, name, timeout=timeout)
-        while not reply.success and time.monotonic() < deadline:
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available after {timeout} s")
+        reply = None
+        while True:
+            future = client.call_async(srv_type.Request())
+            try:
+                wait_for(future.done, min(attempt_timeout, max(deadline - time.monotonic(), 1.0)),
+                         what=f"reply from {name}")
+                reply = future.result()
+            except TimeoutError:
+                client.remove_pending_request(future)
+            if (reply is not None and reply.success) or time.monotonic() >= deadline:
+                break
             time.sleep(period)
-            reply = self.call(srv_type, name, timeout=max(deadline - time.monotonic(), 1.0))
+        if reply is None:
+            raise TimeoutError(f"no reply from {name} in {timeout:.0f} s")
         return reply
 
     def close(self) -> None:
