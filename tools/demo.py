@@ -146,6 +146,8 @@ def node_params(pairs: list[str]) -> dict:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise SystemExit(f"demo: --policy-param needs NAME=VALUE, got '{pair}'")
+        if name in ("robot", "checkpoint"):
+            raise SystemExit(f"demo: --policy-param {name} is set by the demo (--robot, the trained checkpoint)")
         out[name] = yaml.safe_load(value)
     return out
 

@@ -96,6 +96,8 @@ def test_policy_params_reach_the_evaluated_node(demo_out):
         "execution": "chunk", "n_action_steps": 10, "velocity_scale": 0.25}
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         node_params(["execution"])
+    with pytest.raises(SystemExit, match="set by the demo"):
+        node_params(["checkpoint=/elsewhere"])
     # the quick run's --policy-param trajectory_points=4: the node's commands have 4 points (the
     # default is 5; a hold is a single point)
     log = (demo_out / "logs" / "eval" / "policy.log").read_text()

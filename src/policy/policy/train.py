@@ -71,6 +71,7 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
     """Every param group's lr decayed along a half cosine to 0 at total_steps."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, _Cosine(total_steps))
 
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
