@@ -109,7 +109,10 @@ class MjcfBuilder:
         for k, g in enumerate(link.collisions or link.visuals):
             out.append(pad + "  " + geom_xml(g, f"{link_name}_geom{k}", collide, extra))
         if link_name == self.cfg.grasp_link:
-            out.append(f'{pad}  <site name="grasp_site" pos="{fmt(self.cfg.grasp_pos)}" size="0.004" rgba="1 0 0 0.5"/>')
+            # group 4: hidden from the cameras (MuJoCo renders site groups 0-2 by default), so the
+            # images hold only what a real camera sees; a red marker at the jaws looked like the cube
+            out.append(f'{pad}  <site name="grasp_site" pos="{fmt(self.cfg.grasp_pos)}" size="0.004" '
+                       'rgba="1 0 0 0.5" group="4"/>')
         for cam in self.cameras:
             if cam.link == link_name:
                 out.append(pad + "  " + camera_xml(cam))
