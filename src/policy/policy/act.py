@@ -15,7 +15,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from policy.base import Policy, make_backbone, register_policy
-from policy.config import ACTION, STATE, ACTConfig
+from policy.config import ACTION, KEYFRAME, STATE, ACTConfig
 
 
 def sinusoidal_table(num_positions: int, dim: int) -> Tensor:
@@ -156,7 +156,8 @@ class ACT(nn.Module):
     """The network. Batches hold normalised tensors: state (B, D), images (B, 3, H, W) per camera,
     env (B, E), and for training action (B, chunk, A) + action_is_pad (B, chunk)."""
 
-    def __init__(self, cfg: ACTConfig, backbone_norm: str = "frozen", camera_encoders: str = "shared") -> None:
+    def __init__(self, cfg: ACTConfig, backbone_norm: str = "frozen", camera_encoders: str = "shared",
+                 keyframe_head: bool = False, keyframe_token: bool = False) -> None:
         super().__init__()
         self.config = cfg
         d = cfg.dim_model
@@ -193,6 +194,15 @@ class ACT(nn.Module):
             if self.per_camera:
                 self.encoder_cam_embed = nn.Embedding(len(cfg.image_features), d)
         self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (1 if state else 0) + (1 if env else 0), d)
+        # next-keyframe head (policy/keyframes.py): pooled camera features + state -> the action at the
+        # next gripper event; its prediction optionally enters the encoder as one more token
+        self.keyframe_token = keyframe_token and keyframe_head and bool(cfg.image_features)
+        if keyframe_head and cfg.image_features:
+            n_in = made[0].out_channels * len(cfg.image_features) + (state["shape"][0] if state else 0)
+            self.keyframe_head = nn.Sequential(nn.Linear(n_in, 4 * d), nn.ReLU(), nn.Linear(4 * d, action_dim))
+            if self.keyframe_token:
+                self.encoder_keyframe_input_proj = nn.Linear(action_dim, d)
+                self.encoder_keyframe_pos_embed = nn.Embedding(1, d)
         self.decoder_pos_embed = nn.Embedding(cfg.chunk_size, d)
         self.action_head = nn.Linear(d, action_dim)
         self._reset_transformer_parameters()
@@ -202,7 +212,9 @@ class ACT(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, tuple[Tensor | None, Tensor | None]]:
+    def forward(self, batch: dict[str, Tensor], with_keyframe: bool = False):  # noqa: ANN201 - 2 or 3 items
+        """(action chunk, (mu, log_sigma_x2)), plus the next-keyframe prediction (or None) when
+        with_keyframe."""
         cfg = self.config
         has_state = cfg.robot_state_feature is not None
         ref = batch[STATE] if has_state else batch[cfg.image_features[0]]
@@ -233,20 +245,29 @@ class ACT(nn.Module):
             tokens.append(self.encoder_robot_state_input_proj(batch[STATE]))
         if cfg.env_state_feature is not None:
             tokens.append(self.encoder_env_state_input_proj(batch["observation.environment_state"]))
+        pooled = []
         for i, key in enumerate(cfg.image_features):
             fmap = (self.backbones[i] if self.per_camera else self.backbone).forward_features(batch[key])
+            pooled.append(fmap.mean(dim=(2, 3)))
             cam_pos = self.encoder_cam_feat_pos_embed(fmap).to(fmap.dtype)
             if self.per_camera:
                 cam_pos = cam_pos + self.encoder_cam_embed.weight[i].view(1, -1, 1, 1)
             feats = self.encoder_img_feat_input_proj(fmap)
             tokens.extend(list(feats.flatten(2).permute(2, 0, 1)))  # (h*w) x (B, d)
             pos.extend(list(cam_pos.flatten(2).permute(2, 0, 1)))  # (h*w) x (1, d)
+        keyframe = None
+        if hasattr(self, "keyframe_head"):
+            keyframe = self.keyframe_head(torch.cat(pooled + ([batch[STATE]] if has_state else []), dim=1))
+            if self.keyframe_token:
+                tokens.append(self.encoder_keyframe_input_proj(keyframe))
+                pos.append(self.encoder_keyframe_pos_embed.weight)
         enc_in = torch.stack(tokens, dim=0)
         enc_pos = torch.stack(pos, dim=0)
         memory = self.encoder(enc_in, pos=enc_pos)
         dec_in = torch.zeros(cfg.chunk_size, bsz, cfg.dim_model, dtype=enc_in.dtype, device=enc_in.device)
         out = self.decoder(dec_in, memory, pos=self.decoder_pos_embed.weight.unsqueeze(1), memory_pos=enc_pos)
-        return self.action_head(out.transpose(0, 1)), (mu, log_sigma_x2)
+        actions = self.action_head(out.transpose(0, 1))
+        return (actions, (mu, log_sigma_x2), keyframe) if with_keyframe else (actions, (mu, log_sigma_x2))
 
 
 def act_loss(cfg: ACTConfig, pred: Tensor, latent: tuple[Tensor | None, Tensor | None],
@@ -271,12 +292,20 @@ class ACTPolicyModule(Policy):
 
     def __init__(self, config: ACTConfig, workspace=None) -> None:  # noqa: ANN001 - a WorkspaceConfig
         super().__init__(config, workspace)
+        self.keyframe_weight = float(getattr(workspace, "keyframe_weight", 0.0))
         self.model = ACT(config, backbone_norm=getattr(workspace, "backbone_norm", "frozen"),
-                         camera_encoders=getattr(workspace, "camera_encoders", "shared"))
+                         camera_encoders=getattr(workspace, "camera_encoders", "shared"),
+                         keyframe_head=self.keyframe_weight > 0,
+                         keyframe_token=bool(getattr(workspace, "keyframe_token", False)))
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        pred, latent = self.model(batch)
-        return act_loss(self.config, pred, latent, batch)
+        pred, latent, keyframe = self.model(batch, with_keyframe=True)
+        loss, info = act_loss(self.config, pred, latent, batch)
+        if keyframe is not None and KEYFRAME in batch:
+            kf = F.l1_loss(keyframe, batch[KEYFRAME])
+            info["keyframe_loss"] = float(kf.detach())
+            loss = loss + self.keyframe_weight * kf
+        return loss, info
 
     def predict_chunk(self, batch: dict[str, Tensor]) -> Tensor:
         return self.model(batch)[0]

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 STATE = "observation.state"
 ACTION = "action"
 ENV_STATE = "observation.environment_state"
+KEYFRAME = "action.keyframe"  # training target of the next-keyframe head (policy/keyframes.py)
 PLUGINS_ENV = "POLICY_PLUGINS"
 
 

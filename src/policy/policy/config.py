@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from policy import encoders, resnet  # noqa: F401 - register the vision backbones (resnet18, spatial_softmax)
-from policy.base import ACTION, ENV_STATE, STATE, PolicyConfig, registered_backbones
+from policy.base import ACTION, ENV_STATE, KEYFRAME, STATE, PolicyConfig, registered_backbones
 
-__all__ = ["ACTION", "ENV_STATE", "IMAGE_PREFIXES", "STATE", "ACTConfig", "PolicyConfig", "TrainConfig",
+__all__ = ["ACTION", "ENV_STATE", "IMAGE_PREFIXES", "KEYFRAME", "STATE", "ACTConfig", "PolicyConfig", "TrainConfig",
            "WorkspaceConfig", "load_yaml_config"]
 
 IMAGE_PREFIXES = ("observation.images.", "observation.image", "observation.tactile.")
@@ -72,6 +72,13 @@ class WorkspaceConfig:
     # camera embedding on their tokens (a one-token encoder's tokens are otherwise told apart only
     # by content: they share the same 2D position)
     camera_encoders: str = "shared"
+    # next-keyframe auxiliary (policy/keyframes.py): > 0 adds a head that predicts, from the camera
+    # features and the state, the action at the next change of the `keyframe_joint` action (a
+    # gripper closing or opening: where the grasp and the place happen), trained with this weight;
+    # keyframe_token feeds its prediction to the transformer as one more token
+    keyframe_weight: float = 0.0
+    keyframe_token: bool = False
+    keyframe_joint: str = "gripper"
     cameras: list[str] | None = None  # image features to use (None = every video feature)
     env_state_keys: list[str] | None = None  # vector features (tactile) -> the environment-state token
     state_names: list[str] = field(default_factory=list)
@@ -84,6 +91,8 @@ class WorkspaceConfig:
             raise ValueError(f"backbone_norm must be frozen or batch, got {self.backbone_norm}")
         if self.camera_encoders not in ("shared", "per_camera"):
             raise ValueError(f"camera_encoders must be shared or per_camera, got {self.camera_encoders}")
+        if self.keyframe_weight < 0:
+            raise ValueError(f"keyframe_weight must be >= 0, got {self.keyframe_weight}")
         if self.image_size is not None and len(self.image_size) != 2:
             raise ValueError(f"image_size must be [H, W], got {self.image_size}")
 

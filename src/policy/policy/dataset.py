@@ -19,8 +19,9 @@ import torch
 from torch.utils.data import Dataset
 
 from bag_to_dataset import layout
-from policy.config import ACTION, ENV_STATE, STATE
+from policy.config import ACTION, ENV_STATE, KEYFRAME, STATE
 from policy.frames import FrameIndexError, VideoFrames, decoded_bytes, to_rgb
+from policy.keyframes import KeyframeError, keyframe_dim, next_keyframe_index
 
 
 class DatasetError(ValueError):
@@ -103,7 +104,7 @@ class LeRobotChunkDataset(Dataset):
     def __init__(self, root: str | Path, chunk_size: int, image_keys: list[str] | None = None,
                  image_size: tuple[int, int] | None = None, env_keys: list[str] | None = None,
                  episodes: list[int] | None = None, n_obs_steps: int = 1, cache_frames: bool | str = True,
-                 cache_budget_mb: float = 4096.0) -> None:
+                 cache_budget_mb: float = 4096.0, keyframe_joint: str | None = None) -> None:
         self.meta = read_meta(root)
         self.chunk_size = chunk_size
         if n_obs_steps < 1:
@@ -135,6 +136,13 @@ class LeRobotChunkDataset(Dataset):
             starts.setdefault(e, i)
         self.episode_end = np.array([ends[e] for e in ep])
         self.episode_start = np.array([starts[e] for e in ep])
+        self.keyframe = None  # row of each row's next keyframe (policy.keyframes), when asked for
+        if keyframe_joint is not None:
+            try:
+                dim = keyframe_dim(self.meta.names(ACTION), keyframe_joint)
+            except KeyframeError as exc:
+                raise DatasetError(f"{root}: {exc}") from None
+            self.keyframe = next_keyframe_index(self.action[:, dim], ep)
         self.cache_frames = self.pick_cache(cache_frames, cache_budget_mb)
         try:
             self.video = VideoFrames(self.meta.root, self.meta.info, self.meta.episodes, df, self.image_keys,
@@ -185,6 +193,8 @@ class LeRobotChunkDataset(Dataset):
             ACTION: torch.from_numpy(self.action[idx]),
             "action_is_pad": torch.from_numpy(pad),
         }
+        if self.keyframe is not None:
+            item[KEYFRAME] = torch.from_numpy(self.action[self.keyframe[i]])
         if self.n_obs_steps > 1:
             item[STATE + "_is_pad"] = torch.from_numpy(obs_pad)
         if self.env is not None:

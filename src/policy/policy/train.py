@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from policy.augment import random_shift
 from policy.base import Policy, PolicyConfig, policy_classes
 from policy.checkpoint import load_checkpoint, save_checkpoint
-from policy.config import ACTION, ENV_STATE, STATE, TrainConfig, WorkspaceConfig
+from policy.config import ACTION, ENV_STATE, KEYFRAME, STATE, TrainConfig, WorkspaceConfig
 from policy.dataset import LeRobotChunkDataset, dataset_stats, read_meta
 from policy.distributed import DistContext, FrameSampler, setup, teardown, wrap_model
 from policy.frames import worker_context
@@ -111,7 +111,7 @@ def plot_losses(rows: list[dict], path: Path) -> None:
 
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key in ("loss", "l1_loss", "kld_loss"):
+    for key in ("loss", "l1_loss", "kld_loss", "keyframe_loss"):
         if rows and key in rows[0]:
             ax.plot(steps, [r[key] for r in rows], label=key)
     ax.set_yscale("log")
@@ -179,7 +179,8 @@ def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg:
     data = LeRobotChunkDataset(dataset, cfg.chunk_size, image_keys=cfg.image_features,
                                image_size=tuple(ws.image_size) if ws.image_size else None,
                                env_keys=ws.env_state_keys, n_obs_steps=cfg.n_obs_steps,
-                               cache_frames=train_cfg.cache_frames, cache_budget_mb=train_cfg.frame_cache_budget_mb)
+                               cache_frames=train_cfg.cache_frames, cache_budget_mb=train_cfg.frame_cache_budget_mb,
+                               keyframe_joint=ws.keyframe_joint if ws.keyframe_weight > 0 else None)
     optimizer = model.make_optimizer()
     scheduler = model.make_scheduler(optimizer)
     if scheduler is None and train_cfg.lr_schedule == "cosine":
@@ -237,6 +238,8 @@ def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg:
             batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
             batch = random_shift(batch, cfg.image_features, train_cfg.augment_shift)
             batch = normalizer.normalize_batch(batch)
+            if KEYFRAME in batch:  # an action: the action's normalisation
+                batch[KEYFRAME] = normalizer.normalize(ACTION, batch[KEYFRAME])
             loss, info = forward(batch)
             if ctx.any(not torch.isfinite(loss)):  # every rank stops together
                 save(step)
