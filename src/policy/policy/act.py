@@ -194,11 +194,13 @@ class ACT(nn.Module):
             if self.per_camera:
                 self.encoder_cam_embed = nn.Embedding(len(cfg.image_features), d)
         self.encoder_1d_feature_pos_embed = nn.Embedding(1 + (1 if state else 0) + (1 if env else 0), d)
-        # next-keyframe head (policy/keyframes.py): pooled camera features + state -> the action at the
-        # next gripper event; its prediction optionally enters the encoder as one more token
+        # next-keyframe head (policy/keyframes.py): pooled camera features -> the action at the next
+        # gripper event; its prediction optionally enters the encoder as one more token. Images only:
+        # given the state, it learns that the arm's path already points at the grasp (in every
+        # demonstration it does) and follows a policy's own error instead of finding the cube
         self.keyframe_token = keyframe_token and keyframe_head and bool(cfg.image_features)
         if keyframe_head and cfg.image_features:
-            n_in = made[0].out_channels * len(cfg.image_features) + (state["shape"][0] if state else 0)
+            n_in = made[0].out_channels * len(cfg.image_features)
             self.keyframe_head = nn.Sequential(nn.Linear(n_in, 4 * d), nn.ReLU(), nn.Linear(4 * d, action_dim))
             if self.keyframe_token:
                 self.encoder_keyframe_input_proj = nn.Linear(action_dim, d)
@@ -257,7 +259,7 @@ class ACT(nn.Module):
             pos.extend(list(cam_pos.flatten(2).permute(2, 0, 1)))  # (h*w) x (1, d)
         keyframe = None
         if hasattr(self, "keyframe_head"):
-            keyframe = self.keyframe_head(torch.cat(pooled + ([batch[STATE]] if has_state else []), dim=1))
+            keyframe = self.keyframe_head(torch.cat(pooled, dim=1))
             if self.keyframe_token:
                 tokens.append(self.encoder_keyframe_input_proj(keyframe))
                 pos.append(self.encoder_keyframe_pos_embed.weight)

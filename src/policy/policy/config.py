@@ -14,6 +14,7 @@ from typing import Any
 
 from policy import encoders, resnet  # noqa: F401 - register the vision backbones (resnet18, spatial_softmax)
 from policy.base import ACTION, ENV_STATE, KEYFRAME, STATE, PolicyConfig, registered_backbones
+from policy.preprocess import check_crop
 
 __all__ = ["ACTION", "ENV_STATE", "IMAGE_PREFIXES", "KEYFRAME", "STATE", "ACTConfig", "PolicyConfig", "TrainConfig",
            "WorkspaceConfig", "load_yaml_config"]
@@ -67,6 +68,9 @@ class WorkspaceConfig:
     """What the workspace adds around a LeRobot-compatible ACT config."""
 
     image_size: list[int] | None = None  # [H, W] every camera is resized to before the backbone
+    # camera feature -> [top, left, height, width], fractions of its frame, cut before the resize
+    # (policy/preprocess.py): the region that matters at a higher resolution for the same cost
+    image_crop: dict[str, list[float]] = field(default_factory=dict)
     backbone_norm: str = "frozen"  # frozen (LeRobot, FrozenBatchNorm2d) | batch (trainable, from scratch)
     # shared: one backbone for every camera (LeRobot's ACT); per_camera: one each, plus a learned
     # camera embedding on their tokens (a one-token encoder's tokens are otherwise told apart only
@@ -91,6 +95,11 @@ class WorkspaceConfig:
             raise ValueError(f"backbone_norm must be frozen or batch, got {self.backbone_norm}")
         if self.camera_encoders not in ("shared", "per_camera"):
             raise ValueError(f"camera_encoders must be shared or per_camera, got {self.camera_encoders}")
+        for cam, box in (self.image_crop or {}).items():
+            try:
+                check_crop(box)
+            except ValueError as exc:
+                raise ValueError(f"image_crop of {cam}: {exc}") from None
         if self.keyframe_weight < 0:
             raise ValueError(f"keyframe_weight must be >= 0, got {self.keyframe_weight}")
         if self.image_size is not None and len(self.image_size) != 2:

@@ -104,7 +104,8 @@ class LeRobotChunkDataset(Dataset):
     def __init__(self, root: str | Path, chunk_size: int, image_keys: list[str] | None = None,
                  image_size: tuple[int, int] | None = None, env_keys: list[str] | None = None,
                  episodes: list[int] | None = None, n_obs_steps: int = 1, cache_frames: bool | str = True,
-                 cache_budget_mb: float = 4096.0, keyframe_joint: str | None = None) -> None:
+                 cache_budget_mb: float = 4096.0, keyframe_joint: str | None = None,
+                 image_crop: dict[str, list[float]] | None = None) -> None:
         self.meta = read_meta(root)
         self.chunk_size = chunk_size
         if n_obs_steps < 1:
@@ -146,7 +147,7 @@ class LeRobotChunkDataset(Dataset):
         self.cache_frames = self.pick_cache(cache_frames, cache_budget_mb)
         try:
             self.video = VideoFrames(self.meta.root, self.meta.info, self.meta.episodes, df, self.image_keys,
-                                     image_size, cache=self.cache_frames)
+                                     image_size, cache=self.cache_frames, crops=image_crop)
         except (FrameIndexError, FileNotFoundError) as exc:
             raise DatasetError(str(exc)) from None
 

@@ -23,12 +23,13 @@ class FrameIndexError(ValueError):
     """A row has no video frame close enough in time (raised as the dataset's DatasetError)."""
 
 
-def to_rgb(frame, size: tuple[int, int] | None) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
-    """(H, W, 3) uint8 of a decoded frame, resized to size=(H, W) by policy.preprocess, the resize the
-    policy node applies to its camera images (so training and inference see the same pixels)."""
-    from policy.preprocess import resize_uint8
+def to_rgb(frame, size: tuple[int, int] | None, crop: list[float] | None = None) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
+    """(H, W, 3) uint8 of a decoded frame, cut to `crop` and resized to size=(H, W) by
+    policy.preprocess, what the policy node does to its camera images (so training and inference
+    see the same pixels)."""
+    from policy.preprocess import crop_uint8, resize_uint8
 
-    return resize_uint8(frame.to_ndarray(format="rgb24"), size)
+    return resize_uint8(crop_uint8(frame.to_ndarray(format="rgb24"), crop), size)
 
 
 def packet_times(path: Path) -> tuple[np.ndarray, float]:
@@ -50,8 +51,10 @@ class VideoFrames:
     """Frames of `keys` for the rows of `frames` (a data parquet frame with episode_index, timestamp)."""
 
     def __init__(self, root: Path, info: dict, episodes: pd.DataFrame, frames: pd.DataFrame, keys: list[str],
-                 size: tuple[int, int] | None, cache: bool, lru_frames: int = 256) -> None:
+                 size: tuple[int, int] | None, cache: bool, lru_frames: int = 256,
+                 crops: dict[str, list[float]] | None = None) -> None:
         self.size, self.cache, self.lru_frames = size, cache, lru_frames
+        self.file_crop: dict[int, list[float] | None] = {}  # file id -> its camera's crop box
         self.paths: list[Path] = []
         self.row_file: dict[str, np.ndarray] = {}  # camera -> file id of each row
         self.row_pts: dict[str, np.ndarray] = {}  # camera -> pts of each row's frame
@@ -82,6 +85,7 @@ class VideoFrames:
                     raise FrameIndexError(f"{key}, episode {e}: no video frame within {tol * 1e3:.1f} ms of "
                                           f"t={wanted[int(np.argmax(err))]:.3f} s")
                 file_of[rows] = self.paths.index(path)
+                self.file_crop[self.paths.index(path)] = (crops or {}).get(key)
                 pts_of[rows] = pts[idx]
             self.row_file[key], self.row_pts[key] = file_of, pts_of
         self.memory: dict[str, np.ndarray] = {k: self._decode_all(k) for k in keys} if cache else {}
@@ -113,7 +117,7 @@ class VideoFrames:
                     hit = rows[wanted == frame.pts]
                     if not len(hit):
                         continue
-                    img = to_rgb(frame, self.size)
+                    img = to_rgb(frame, self.size, self.file_crop[int(fid)])
                     if out is None:
                         out = np.empty((len(self.row_pts[key]), *img.shape), dtype=np.uint8)
                     out[hit] = img
@@ -150,7 +154,7 @@ class VideoFrames:
         for frame in container.decode(stream):
             if frame.pts is None or frame.pts > pts:
                 break
-            img = to_rgb(frame, self.size)
+            img = to_rgb(frame, self.size, self.file_crop[fid])
             self._lru[(fid, frame.pts)] = img  # the GOP's earlier frames: the next samples often want them
             if frame.pts == pts:
                 found = img

@@ -29,15 +29,16 @@ class ObservationError(ValueError):
     """An observation missing a feature, with the wrong shape, or holding NaN/inf."""
 
 
-def image_to_tensor(img: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """HxWx3 uint8 RGB (or CxHxW float in [0,1]) -> 3xHxW float in [0,1] at `shape` (H, W).
+def image_to_tensor(img: np.ndarray | torch.Tensor, shape: tuple[int, int],
+                    crop: list[float] | None = None) -> torch.Tensor:
+    """HxWx3 uint8 RGB (or CxHxW float in [0,1], never cropped) -> 3xHxW float in [0,1] at `shape` (H, W).
 
-    uint8 frames take policy.preprocess.prepare_image, the path training's frames take."""
+    uint8 frames take policy.preprocess.prepare_image (crop, resize), the path training's frames take."""
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ObservationError(f"image must be HxWx3, got {img.shape}")
         if img.dtype == np.uint8:
-            return prepare_image(img, shape)
+            return prepare_image(img, shape, crop)
         t = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)
     else:
         t = img.float()
@@ -57,6 +58,7 @@ class PolicyRunner:
         self.module = ckpt.policy.to(self.device).eval()
         self.model = ckpt.model  # the network inside (ACT's), for inspection
         self.normalizer = ckpt.normalizer.to(self.device)
+        self.crops: dict[str, list[float]] = dict(getattr(ckpt.workspace, "image_crop", None) or {})
         coeff = getattr(self.cfg, "temporal_ensemble_coeff", None) if ensemble_coeff is None else ensemble_coeff
         if coeff is not None:
             self.scheduler: TemporalEnsembler | ChunkExecutor = TemporalEnsembler(coeff, self.chunk_size)
@@ -129,7 +131,7 @@ class PolicyRunner:
 
     def _feature(self, key: str, feat: dict, value) -> torch.Tensor:  # noqa: ANN001 - array or tensor
         if feat.get("type") == "VISUAL":
-            t = image_to_tensor(value, tuple(feat["shape"][1:]))
+            t = image_to_tensor(value, tuple(feat["shape"][1:]), self.crops.get(key))
         else:
             t = torch.from_numpy(np.array(value, dtype=np.float32))   # a copy: inputs may be read-only
             if tuple(t.shape) != tuple(feat["shape"]):

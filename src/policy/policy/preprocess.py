@@ -1,10 +1,12 @@
-"""The one image preprocessing path of training and inference: colour order -> resize -> [0, 1].
+"""The one image preprocessing path of training and inference: colour order -> crop -> resize -> [0, 1].
 
 Training (policy.dataset: decoded video frames) and the policy node (policy.inference: ROS image
 messages) both go through these functions, so a camera frame reaches the network as the same tensor
 in both; mean/std normalisation then happens in policy.normalize with the checkpoint's stats.
 
 - colour: RGB everywhere (videos decode as rgb24; a bgr8 message is flipped by to_rgb);
+- crop (optional, per camera: workspace `image_crop`): a box [top, left, height, width] in fractions
+  of the frame, rounded to whole pixels, so the same box fits any camera resolution;
 - resize: bilinear with antialiasing (torch), computed in float and rounded back to uint8, the
   precision video frames are stored with;
 - scale: uint8 / 255 -> float32 in [0, 1], channels first.
@@ -25,6 +27,28 @@ def to_rgb(img: np.ndarray, encoding: str) -> np.ndarray:
     if encoding == "bgr8":
         return img[:, :, ::-1]
     raise ValueError(f"need an rgb8 or bgr8 image, got encoding {encoding}")
+
+
+def check_crop(box: list[float] | tuple[float, ...]) -> tuple[float, float, float, float]:
+    """A crop box [top, left, height, width] (fractions of the frame) checked to lie inside it."""
+    if len(box) != 4:
+        raise ValueError(f"a crop box is [top, left, height, width], got {list(box)}")
+    top, left, height, width = (float(v) for v in box)
+    if min(top, left) < 0 or height <= 0 or width <= 0 or top + height > 1 + 1e-9 or left + width > 1 + 1e-9:
+        raise ValueError(f"crop box {list(box)} must lie inside the frame: fractions with top + height <= 1 "
+                         "and left + width <= 1")
+    return top, left, height, width
+
+
+def crop_uint8(frames: np.ndarray, box: list[float] | tuple[float, ...] | None) -> np.ndarray:
+    """(..., H, W, 3) frames cut to the box (None: unchanged); a view, no copy."""
+    if box is None:
+        return frames
+    top, left, height, width = check_crop(box)
+    h, w = frames.shape[-3], frames.shape[-2]
+    y0, x0 = int(round(top * h)), int(round(left * w))
+    y1, x1 = max(int(round((top + height) * h)), y0 + 1), max(int(round((left + width) * w)), x0 + 1)
+    return frames[..., y0:y1, x0:x1, :]
 
 
 def resize_uint8(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -52,6 +76,8 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return t.permute(2, 0, 1).float() / 255.0
 
 
-def prepare_image(img: np.ndarray, size: tuple[int, int] | None) -> torch.Tensor:
-    """A camera frame (HxWx3 uint8 RGB) as the network's input tensor (3xHxW in [0, 1] at size)."""
-    return to_tensor(resize_uint8(img, size))
+def prepare_image(img: np.ndarray, size: tuple[int, int] | None,
+                  crop: list[float] | tuple[float, ...] | None = None) -> torch.Tensor:
+    """A camera frame (HxWx3 uint8 RGB) as the network's input tensor (3xHxW in [0, 1] at size),
+    cut to `crop` first."""
+    return to_tensor(resize_uint8(crop_uint8(img, crop), size))

@@ -180,7 +180,8 @@ def _train(ctx: DistContext, dataset: str | Path, output: str | Path, model_cfg:
                                image_size=tuple(ws.image_size) if ws.image_size else None,
                                env_keys=ws.env_state_keys, n_obs_steps=cfg.n_obs_steps,
                                cache_frames=train_cfg.cache_frames, cache_budget_mb=train_cfg.frame_cache_budget_mb,
-                               keyframe_joint=ws.keyframe_joint if ws.keyframe_weight > 0 else None)
+                               keyframe_joint=ws.keyframe_joint if ws.keyframe_weight > 0 else None,
+                               image_crop=ws.image_crop)
     optimizer = model.make_optimizer()
     scheduler = model.make_scheduler(optimizer)
     if scheduler is None and train_cfg.lr_schedule == "cosine":

@@ -156,3 +156,33 @@ def test_training_frames_equal_node_inference_input(tiny_dataset, tiny_checkpoin
         train_in = policy.normalizer.normalize(key, item[key])
         assert torch.equal(node_in, train_in)
         assert torch.equal(prepare_image(raw[i], size), item[key])
+
+
+def test_cropped_training_frames_equal_node_inference_input(tiny_dataset, tiny_cfg, tmp_path):
+    """workspace.image_crop: the dataset's cached frames, its streamed frames and the policy's input
+    from the raw frame are the same crop of the same pixels, and that crop is the box asked for."""
+    from policy.config import TrainConfig
+    from policy.train import train
+
+    key = "observation.images.front"
+    box = [0.25, 0.125, 0.5, 0.75]
+    model_cfg, ws_cfg = tiny_cfg
+    train(tiny_dataset, tmp_path / "run", model_cfg, {**ws_cfg, "image_crop": {key: box}},
+          TrainConfig(steps=2, batch_size=4, log_every=1, save_every=1000, device="cpu"), progress=False)
+    policy = ACTPolicy.from_checkpoint(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
+    assert policy.crops == {key: box}
+    size = tuple(policy.cfg.input_features[key]["shape"][1:])
+    raw, _ = decode_video(sorted(glob.glob(str(tiny_dataset / "videos" / key / "*" / "*.mp4")))[0], None)
+    h, w = raw.shape[1:3]
+    cut = raw[:, h // 4: h // 4 + h // 2, w // 8: w // 8 + 3 * w // 4]
+    cached = LeRobotChunkDataset(tiny_dataset, 5, image_keys=[key], image_size=size, image_crop={key: box})
+    streamed = LeRobotChunkDataset(tiny_dataset, 5, image_keys=[key], image_size=size, image_crop={key: box},
+                                   cache_frames=False)
+    for i in (0, 7, 29):
+        node_in = policy._batch({"observation.state": cached[i]["observation.state"].numpy(), key: raw[i]})[key][0]
+        assert torch.equal(node_in, policy.normalizer.normalize(key, cached[i][key]))
+        assert torch.equal(cached[i][key], streamed[i][key])
+        assert torch.equal(cached[i][key], prepare_image(cut[i], size))
+        assert not torch.equal(cached[i][key], prepare_image(raw[i], size))
+    with pytest.raises(ValueError, match="image_crop of front: crop box"):
+        WorkspaceConfig(image_crop={"front": [0.5, 0.0, 0.6, 1.0]})
