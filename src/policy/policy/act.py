@@ -157,7 +157,7 @@ class ACT(nn.Module):
     env (B, E), and for training action (B, chunk, A) + action_is_pad (B, chunk)."""
 
     def __init__(self, cfg: ACTConfig, backbone_norm: str = "frozen", camera_encoders: str = "shared",
-                 keyframe_head: bool = False, keyframe_token: bool = False) -> None:
+                 keyframe_head: bool = False, keyframe_token: bool = False, keyframe_teacher_noise: float | None = None) -> None:
         super().__init__()
         self.config = cfg
         d = cfg.dim_model
@@ -199,6 +199,10 @@ class ACT(nn.Module):
         # given the state, it learns that the arm's path already points at the grasp (in every
         # demonstration it does) and follows a policy's own error instead of finding the cube
         self.keyframe_token = keyframe_token and keyframe_head and bool(cfg.image_features)
+        # training feeds the token the true keyframe plus this much noise (normalised units), so the
+        # decoder learns to act on it; the head's own prediction replaces it at inference. None: the
+        # head's prediction in training too
+        self.keyframe_teacher_noise = keyframe_teacher_noise
         if keyframe_head and cfg.image_features:
             n_in = made[0].out_channels * len(cfg.image_features)
             self.keyframe_head = nn.Sequential(nn.Linear(n_in, 4 * d), nn.ReLU(), nn.Linear(4 * d, action_dim))
@@ -261,7 +265,10 @@ class ACT(nn.Module):
         if hasattr(self, "keyframe_head"):
             keyframe = self.keyframe_head(torch.cat(pooled, dim=1))
             if self.keyframe_token:
-                tokens.append(self.encoder_keyframe_input_proj(keyframe))
+                given = keyframe
+                if self.training and self.keyframe_teacher_noise is not None and KEYFRAME in batch:
+                    given = batch[KEYFRAME] + self.keyframe_teacher_noise * torch.randn_like(batch[KEYFRAME])
+                tokens.append(self.encoder_keyframe_input_proj(given))
                 pos.append(self.encoder_keyframe_pos_embed.weight)
         enc_in = torch.stack(tokens, dim=0)
         enc_pos = torch.stack(pos, dim=0)
@@ -298,7 +305,8 @@ class ACTPolicyModule(Policy):
         self.model = ACT(config, backbone_norm=getattr(workspace, "backbone_norm", "frozen"),
                          camera_encoders=getattr(workspace, "camera_encoders", "shared"),
                          keyframe_head=self.keyframe_weight > 0,
-                         keyframe_token=bool(getattr(workspace, "keyframe_token", False)))
+                         keyframe_token=bool(getattr(workspace, "keyframe_token", False)),
+                         keyframe_teacher_noise=getattr(workspace, "keyframe_teacher_noise", None))
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         pred, latent, keyframe = self.model(batch, with_keyframe=True)

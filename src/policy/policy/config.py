@@ -82,6 +82,9 @@ class WorkspaceConfig:
     # keyframe_token feeds its prediction to the transformer as one more token
     keyframe_weight: float = 0.0
     keyframe_token: bool = False
+    # training feeds the token the recorded keyframe + Gaussian noise of this std (normalised action
+    # units) instead of the head's prediction, so the decoder learns to act on it (null: the prediction)
+    keyframe_teacher_noise: float | None = None
     keyframe_joint: str = "gripper"
     cameras: list[str] | None = None  # image features to use (None = every video feature)
     env_state_keys: list[str] | None = None  # vector features (tactile) -> the environment-state token
@@ -100,6 +103,8 @@ class WorkspaceConfig:
                 check_crop(box)
             except ValueError as exc:
                 raise ValueError(f"image_crop of {cam}: {exc}") from None
+        if self.keyframe_teacher_noise is not None and self.keyframe_teacher_noise < 0:
+            raise ValueError(f"keyframe_teacher_noise must be >= 0 or null, got {self.keyframe_teacher_noise}")
         if self.keyframe_weight < 0:
             raise ValueError(f"keyframe_weight must be >= 0, got {self.keyframe_weight}")
         if self.image_size is not None and len(self.image_size) != 2:

@@ -95,3 +95,21 @@ def test_trained_checkpoint_keeps_the_head(tiny_dataset, tiny_cfg, tmp_path):
     assert ck.workspace.keyframe_weight == 1.0 and ck.workspace.keyframe_token
     names = set(ck.policy.state_dict())
     assert {"model.keyframe_head.0.weight", "model.encoder_keyframe_input_proj.weight"} <= names
+
+
+def test_teacher_forcing_feeds_the_recorded_keyframe_in_training_only():
+    module = _module(token=True)
+    module.model.keyframe_teacher_noise = 0.0
+    batch = _batch()
+    module.train()
+    torch.manual_seed(1)
+    a = module.model(batch)[0]
+    with torch.no_grad():
+        module.model.keyframe_head[-1].bias.add_(1.0)  # the head's prediction changes...
+    torch.manual_seed(1)
+    assert torch.allclose(a, module.model(batch)[0])  # ...the training chunk does not: it reads the recording
+    other = dict(batch, **{KEYFRAME: batch[KEYFRAME] + 1.0})
+    torch.manual_seed(1)
+    assert not torch.allclose(a, module.model(other)[0])
+    module.eval()  # inference: the head's prediction, whatever the batch holds
+    assert torch.allclose(module.predict_chunk(batch), module.predict_chunk(other))
