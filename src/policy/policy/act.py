@@ -5,6 +5,8 @@ Module and parameter names follow LeRobot's ACT (`model.backbone.*`, `model.enco
 `model.vae_encoder.*`, `model.encoder_1d_feature_pos_embed`, `model.action_head`, ...) so that a
 LeRobot checkpoint's state_dict loads into `ACT` unchanged. Inputs are normalised tensors.
 `ACTPolicyModule` is the `policy.base.Policy` registered as "act" (its state_dict: `model.*`).
+Workspace additions LeRobot does not have: one encoder per camera, and the next-keyframe head
+(policy/keyframes.py) with its optional token.
 """
 from __future__ import annotations
 
@@ -218,7 +220,7 @@ class ACT(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
-    def forward(self, batch: dict[str, Tensor], with_keyframe: bool = False):  # noqa: ANN201 - 2 or 3 items
+    def forward(self, batch: dict[str, Tensor], with_keyframe: bool = False) -> tuple:
         """(action chunk, (mu, log_sigma_x2)), plus the next-keyframe prediction (or None) when
         with_keyframe."""
         cfg = self.config
