@@ -30,5 +30,5 @@ def test_feature_map_and_frozen_norm_loads_batchnorm_weights():
     x = torch.randn(2, 3, 96, 128)
     out = frozen(x)
     assert out.shape == (2, 512, 3, 4)
-    torch.testing.assert_close(out, trained(x), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out, trained(x), rtol=1e-3, atol=1e-4)
     assert isinstance(frozen.bn1, FrozenBatchNorm2d) and not list(frozen.bn1.parameters())
