@@ -19,13 +19,18 @@ def _one_thread():
 
 
 @pytest.fixture(scope="session")
-def so101_checkpoint(tmp_path_factory):
+def so101_dataset(tmp_path_factory):
+    """A synthetic so101 dataset (joint names, camera 'front', 2 episodes of 30 frames)."""
+    spec = load_robot_spec("so101")
+    return write_dataset(tmp_path_factory.mktemp("so101ds") / "ds", episodes=2, frames=30, dim=6, cameras=("front",),
+                         height=48, width=64, joint_names=spec.joint_names + [spec.gripper.joint])
+
+
+@pytest.fixture(scope="session")
+def so101_checkpoint(tmp_path_factory, so101_dataset):
     from policy.train import train
 
-    spec = load_robot_spec("so101")
     root = tmp_path_factory.mktemp("policy")
-    ds = write_dataset(root / "ds", episodes=2, frames=30, dim=6, cameras=("front",), height=48, width=64,
-                       joint_names=spec.joint_names + [spec.gripper.joint])
-    train(ds, root / "run", dict(SMALL_MODEL), {"image_size": [32, 32], "backbone_norm": "batch"},
+    train(so101_dataset, root / "run", dict(SMALL_MODEL), {"image_size": [32, 32], "backbone_norm": "batch"},
           TrainConfig(steps=20, batch_size=8, log_every=10, save_every=1000, device="cpu"), progress=False)
     return root / "run"

@@ -8,8 +8,6 @@ import math
 import pytest
 
 from policy.config import TrainConfig
-from policy.synthetic_dataset import write_dataset
-from robot_common.spec import load_robot_spec
 from tools.keyframe_probe import main, probe
 
 MODEL = {"chunk_size": 10, "n_action_steps": 10, "dim_model": 32, "n_heads": 4, "dim_feedforward": 64,
@@ -18,16 +16,13 @@ MODEL = {"chunk_size": 10, "n_action_steps": 10, "dim_model": 32, "n_heads": 4, 
 
 
 @pytest.fixture(scope="module")
-def keyframe_checkpoint(tmp_path_factory):
+def keyframe_checkpoint(tmp_path_factory, so101_dataset):
     from policy.train import train
 
-    spec = load_robot_spec("so101")
     root = tmp_path_factory.mktemp("kf")
-    ds = write_dataset(root / "ds", episodes=2, frames=30, dim=6, cameras=("front",), height=48, width=64,
-                       joint_names=spec.joint_names + [spec.gripper.joint])
     ws = {"image_size": [32, 32], "backbone_norm": "batch", "keyframe_weight": 1.0, "keyframe_token": True,
           "image_crop": {"observation.images.front": [0.25, 0.0625, 0.5, 0.5]}}
-    train(ds, root / "run", dict(MODEL), ws,
+    train(so101_dataset, root / "run", dict(MODEL), ws,
           TrainConfig(steps=4, batch_size=4, log_every=2, save_every=1000, device="cpu"), progress=False)
     return root / "run" / "checkpoints" / "last" / "pretrained_model"
 
